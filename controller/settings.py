@@ -1,0 +1,59 @@
+"""Controller settings from a TOML file, overridden by ``LOCKER_CONTROLLER_<NAME>`` variables."""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+@dataclass
+class Settings:
+    server_url: str = "http://127.0.0.1:5000"
+    token: str = ""
+    database: str = "instance/controller.sqlite"
+    # Anything pyserial's serial_for_url opens: /dev/ttyUSB0, a pty, socket://host:port, loop://
+    board_port: str = "/dev/ttyUSB0"
+    board_baudrate: int = 9600
+    board_family: str = "A"
+    scanner_port: str = "/dev/ttyACM0"
+    scanner_baudrate: int = 9600
+    poll_interval: float = 0.5
+    response_timeout: float = 1.5
+    quiet_time: float = 0.025
+    transaction_gap: float = 0.005
+    # A door that has not opened this long after an unlock is reported as not opened.
+    unlock_open_timeout: float = 20.0
+    sync_interval: float = 10.0
+    http_timeout: float = 5.0
+    max_backoff: float = 60.0
+    scanner_max_line: int = 512
+    scanner_debounce: float = 1.0
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None,
+             environ: dict[str, str] | None = None) -> "Settings":
+        values: dict[str, object] = {}
+        if path:
+            with open(path, "rb") as handle:
+                document = tomllib.load(handle)
+            values.update(document.get("controller", document))
+        environ = os.environ if environ is None else environ
+        known = {f.name: f for f in fields(cls)}
+        for name, field in known.items():
+            raw = environ.get(f"LOCKER_CONTROLLER_{name.upper()}")
+            if raw is not None:
+                values[name] = raw
+        unknown = set(values) - set(known)
+        if unknown:
+            raise ValueError(f"unknown controller setting(s): {', '.join(sorted(unknown))}")
+        settings = cls()
+        for name, value in values.items():
+            kind = type(getattr(settings, name))
+            try:
+                setattr(settings, name, kind(value))
+            except (TypeError, ValueError):
+                raise ValueError(f"setting {name} must be {kind.__name__}, not {value!r}") from None
+        if path and not Path(settings.database).is_absolute():
+            settings.database = str(Path(path).resolve().parent / settings.database)
+        return settings

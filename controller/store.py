@@ -1,0 +1,187 @@
+"""The controller's local SQLite database: outbox, reservation cache, compartments, keys.
+
+Written with WAL and synchronous=FULL: an event is on disk before anything else happens,
+and survives a crash or a power cut.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    reservation_id INTEGER,
+    compartment INTEGER,
+    detail TEXT NOT NULL DEFAULT '{}',
+    sent_at TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox(seq) WHERE sent_at IS NULL;
+CREATE TABLE IF NOT EXISTS reservation (
+    id INTEGER PRIMARY KEY,
+    server_state TEXT,
+    local_state TEXT,
+    compartment INTEGER,
+    valid_from TEXT,
+    valid_until TEXT
+);
+CREATE TABLE IF NOT EXISTS compartment (
+    number INTEGER PRIMARY KEY,
+    board INTEGER NOT NULL,
+    lock INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signing_key (key_id INTEGER PRIMARY KEY, public_key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS setting (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class LocalReservation:
+    id: int
+    server_state: str | None
+    local_state: str | None
+    compartment: int | None
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    seq: int
+    idempotency_key: str
+    kind: str
+    occurred_at: str
+    reservation_id: int | None
+    compartment: int | None
+    detail: dict
+
+    def as_json(self) -> dict:
+        return {"idempotency_key": self.idempotency_key, "kind": self.kind,
+                "occurred_at": self.occurred_at, "reservation_id": self.reservation_id,
+                "compartment": self.compartment, "detail": self.detail}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # Outbox ---------------------------------------------------------------------------
+    def add_event(self, kind: str, *, occurred_at: datetime, reservation_id: int | None = None,
+                  compartment: int | None = None, detail: dict | None = None) -> str:
+        key = uuid.uuid4().hex
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO outbox (idempotency_key, kind, occurred_at, reservation_id,"
+                " compartment, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, kind, _iso(occurred_at), reservation_id, compartment,
+                 json.dumps(detail or {}, sort_keys=True)))
+        return key
+
+    def unsent_events(self, limit: int = 100) -> list[OutboxEvent]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, idempotency_key, kind, occurred_at, reservation_id, compartment,"
+                " detail FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        return [OutboxEvent(*row[:6], json.loads(row[6])) for row in rows]
+
+    def mark_sent(self, keys: list[str], at: datetime) -> None:
+        with self._lock:
+            self._db.executemany("UPDATE outbox SET sent_at = ? WHERE idempotency_key = ?",
+                                 [(_iso(at), key) for key in keys])
+
+    def outbox_length(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+
+    def all_events(self) -> list[OutboxEvent]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, idempotency_key, kind, occurred_at, reservation_id, compartment,"
+                " detail FROM outbox ORDER BY seq").fetchall()
+        return [OutboxEvent(*row[:6], json.loads(row[6])) for row in rows]
+
+    # What the server told us ------------------------------------------------------------
+    def apply_sync(self, document: dict) -> int:
+        """Store one page of the server's sync answer in one transaction; return the cursor."""
+        cabinet = document["cabinet"]
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM compartment")
+            self._db.executemany("INSERT INTO compartment (number, board, lock) VALUES (?, ?, ?)",
+                                 [(c["number"], c["board"], c["lock"]) for c in cabinet["compartments"]])
+            self._db.execute("DELETE FROM signing_key")
+            self._db.executemany("INSERT INTO signing_key (key_id, public_key) VALUES (?, ?)",
+                                 [(int(k), v) for k, v in document["keys"].items()])
+            for r in document["reservations"]:
+                self._db.execute(
+                    "INSERT INTO reservation (id, server_state, compartment, valid_from, valid_until)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
+                    " server_state = excluded.server_state, compartment = excluded.compartment,"
+                    " valid_from = excluded.valid_from, valid_until = excluded.valid_until",
+                    (r["id"], r["state"], r["compartment"], r["valid_from"], r["valid_until"]))
+            self._set("cabinet_id", str(cabinet["id"]))
+            self._set("inverted_polarity", "1" if cabinet.get("inverted_polarity") else "0")
+            self._set("sync_cursor", str(document["cursor"]))
+            self._set("last_sync", _iso(datetime.now(timezone.utc)))
+            self._db.execute("COMMIT")
+        return int(document["cursor"])
+
+    def _set(self, name: str, value: str) -> None:
+        self._db.execute("INSERT INTO setting (name, value) VALUES (?, ?) ON CONFLICT(name)"
+                         " DO UPDATE SET value = excluded.value", (name, value))
+
+    def setting(self, name: str, default: str | None = None) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM setting WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else default
+
+    def sync_cursor(self) -> int:
+        return int(self.setting("sync_cursor", "0"))
+
+    def cabinet_id(self) -> int | None:
+        value = self.setting("cabinet_id")
+        return int(value) if value is not None else None
+
+    def public_keys(self) -> dict[int, str]:
+        with self._lock:
+            return dict(self._db.execute("SELECT key_id, public_key FROM signing_key").fetchall())
+
+    def compartments(self) -> dict[int, tuple[int, int]]:
+        """Compartment number -> (board address, lock number)."""
+        with self._lock:
+            rows = self._db.execute("SELECT number, board, lock FROM compartment").fetchall()
+        return {number: (board, lock) for number, board, lock in rows}
+
+    # Reservations as this controller knows them -------------------------------------------
+    def reservation(self, reservation_id: int) -> LocalReservation | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, server_state, local_state, compartment FROM reservation WHERE id = ?",
+                (reservation_id,)).fetchone()
+        return LocalReservation(*row) if row else None
+
+    def set_local_state(self, reservation_id: int, state: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO reservation (id, local_state) VALUES (?, ?) ON CONFLICT(id)"
+                " DO UPDATE SET local_state = excluded.local_state", (reservation_id, state))

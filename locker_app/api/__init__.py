@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("api", __name__)
+
+from locker_app.api import routes  # noqa: E402,F401  (registers the views)

@@ -1,0 +1,41 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, EmailField, StringField, SubmitField, TimeField
+from wtforms.validators import InputRequired, Length, Optional
+
+
+class _PlainMessageMixin:
+    """Date and time fields whose parse error is our own plain sentence."""
+
+    parse_message = None
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(str(self.parse_message)) from None
+
+
+class DayField(_PlainMessageMixin, DateField):
+    parse_message = _l("Please choose a day.")
+
+
+class ClockField(_PlainMessageMixin, TimeField):
+    parse_message = _l("Please choose a time.")
+
+
+class ReservationForm(FlaskForm):
+    date = DayField(_l("Pickup day"), validators=[InputRequired(_l("Please choose a day."))])
+    start = ClockField(_l("Pickup time"), validators=[InputRequired(_l("Please choose a time."))])
+    end_date = DayField(_l("Return day"), validators=[InputRequired(_l("Please choose a day."))])
+    end = ClockField(_l("Return time"), validators=[InputRequired(_l("Please choose a time."))])
+    name = StringField(_l("Your name or a nickname"), validators=[
+        InputRequired(_l("Please enter a name or nickname.")),
+        Length(max=80, message=_l("Please use at most %(max)d characters."))])
+    email = EmailField(_l("E-mail address (optional)"), validators=[
+        Optional(), Length(max=254, message=_l("Please use at most %(max)d characters."))])
+    submit = SubmitField(_l("Reserve"))
+
+
+class CancelForm(FlaskForm):
+    submit = SubmitField(_l("Cancel reservation"))

@@ -1,0 +1,153 @@
+"""Visitor pages: what is free, reserve, the reservation with its QR code, cancel."""
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+
+import qrcode
+import qrcode.image.svg
+from flask import (Response, abort, current_app, flash, redirect, render_template, request,
+                   session, url_for)
+from flask_babel import get_locale, gettext as _
+from markupsafe import Markup
+from sqlalchemy import select
+
+from locker_app.booking import bp
+from locker_app.booking.forms import CancelForm, ReservationForm
+from locker_app.extensions import db
+from locker_app.models import ItemType, Site, utcnow
+from locker_app.services import reservations as booking
+from locker_app.services.errors import DomainError, NotFound
+from locker_app.services.timeutil import local_to_utc, to_local
+
+
+def _site() -> Site:
+    site = db.session.scalars(select(Site).order_by(Site.id)).first()
+    if site is None:
+        abort(404)
+    return site
+
+
+def _locale() -> str:
+    return str(get_locale() or "de")
+
+
+@bp.get("/")
+def index():
+    site = _site()
+    now = utcnow()
+    offers = booking.availability(db.session, site, now, now + timedelta(minutes=1))
+    return render_template("booking/index.html", site=site, offers=offers, locale=_locale())
+
+
+def _suggested_window(item_type: ItemType) -> tuple[datetime, datetime]:
+    local_now = to_local(utcnow())
+    start = (local_now + timedelta(minutes=15 - local_now.minute % 15)).replace(second=0,
+                                                                              microsecond=0)
+    length = min(timedelta(hours=2), timedelta(minutes=item_type.max_loan_minutes))
+    return start, start + length
+
+
+@bp.route("/reserve/<type_code>", methods=["GET", "POST"])
+def reserve(type_code: str):
+    site = _site()
+    item_type = db.session.scalars(select(ItemType).where(ItemType.code == type_code)).first()
+    if item_type is None:
+        abort(404)
+    form = ReservationForm()
+    if request.method == "GET":
+        start, end = _suggested_window(item_type)
+        form.date.data, form.start.data = start.date(), start.time()
+        form.end_date.data, form.end.data = end.date(), end.time()
+    status = 200
+    if form.validate_on_submit():
+        start = local_to_utc(form.date.data, form.start.data)
+        end = local_to_utc(form.end_date.data, form.end.data)
+        try:
+            reservation = booking.create_reservation(
+                db.session, site=site, item_type=item_type, start=start, end=end,
+                name=form.name.data, email=form.email.data,
+                grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"],
+                max_days_ahead=current_app.config["MAX_DAYS_AHEAD"])
+        except DomainError as error:
+            db.session.rollback()
+            field = getattr(form, error.field, None) if error.field else None
+            if field is not None:
+                field.errors = list(field.errors) + [str(error)]
+            else:
+                form.form_errors.append(str(error))
+            status = 409 if isinstance(error, booking.SoldOut) else 422
+        else:
+            return redirect(url_for("booking.reservation", token=reservation.code))
+    elif request.method == "POST":
+        status = 422
+    return render_template("booking/reserve.html", site=site, item_type=item_type, form=form,
+                           locale=_locale()), status
+
+
+def _reservation_or_404(token: str):
+    try:
+        return booking.find_by_code(db.session, token)
+    except NotFound:
+        abort(404)
+
+
+def _public_url(token: str) -> str:
+    base = current_app.config.get("PUBLIC_BASE_URL") or request.url_root
+    return base.rstrip("/") + url_for("booking.reservation", token=token)
+
+
+def _qr_svg(data: str) -> str:
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return buffer.getvalue().decode("utf-8")
+
+
+def group_code(token: str, size: int = 5) -> str:
+    return " ".join(token[i:i + size] for i in range(0, len(token), size))
+
+
+@bp.get("/r/<token>")
+def reservation(token: str):
+    reservation = _reservation_or_404(token)
+    svg = _qr_svg(_public_url(token))
+    # The SVG comes from our own QR generator, not from user input.
+    svg = svg[svg.index("<svg"):]
+    return render_template(
+        "booking/reservation.html", reservation=reservation, token=token,
+        qr_svg=Markup(svg), grouped_code=group_code(token),
+        start=to_local(reservation.start_at), end=to_local(reservation.end_at),
+        can_cancel=booking.can_cancel(reservation), cancel_form=CancelForm(), locale=_locale())
+
+
+@bp.get("/r/<token>/qr.svg")
+def reservation_qr(token: str):
+    _reservation_or_404(token)
+    return Response(_qr_svg(_public_url(token)), mimetype="image/svg+xml")
+
+
+@bp.post("/r/<token>/cancel")
+def cancel(token: str):
+    reservation = _reservation_or_404(token)
+    form = CancelForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        booking.cancel_reservation(db.session, reservation)
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        flash(_("Your reservation is cancelled."), "info")
+    return redirect(url_for("booking.reservation", token=token))
+
+
+@bp.get("/lang/<code>")
+def set_language(code: str):
+    if code in current_app.config["LANGUAGES"]:
+        session["lang"] = code
+    target = request.args.get("next", "")
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("booking.index")
+    return redirect(target)

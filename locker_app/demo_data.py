@@ -1,0 +1,36 @@
+"""Demo data: the Stadtpark, one cabinet on board address 1 with 8 compartments."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from locker_app.models import Cabinet, Compartment, Item, ItemType, Site
+from locker_app.services.controllers import register_controller
+from locker_app.services.signing import ensure_key
+
+
+def seed(session: Session, controller_token: str | None = None,
+         serial_port: str = "/dev/ttyUSB0") -> str | None:
+    """Create the demo site when it is missing. Returns the new controller's token, or None
+    when the data was already there."""
+    ensure_key()
+    if session.scalars(select(Site).where(Site.slug == "stadtpark")).first():
+        return None
+    rollator = ItemType(code="rollator", name_de="Rollator", name_en="Rollator",
+                        max_loan_minutes=8 * 60)
+    cart = ItemType(code="bollerwagen", name_de="Bollerwagen", name_en="Handcart",
+                    max_loan_minutes=24 * 60)
+    site = Site(slug="stadtpark", name="Stadtpark")
+    cabinet = Cabinet(site=site, name="Schrank am Haupteingang", board_family="A",
+                      serial_port=serial_port, baudrate=9600)
+    session.add_all([rollator, cart, site, cabinet])
+    for number in range(1, 9):
+        compartment = Compartment(cabinet=cabinet, number=number, board_address=1,
+                                  lock_number=number)
+        item_type = rollator if number <= 4 else cart
+        label = f"{item_type.name_de} {number if number <= 4 else number - 4}"
+        session.add_all([compartment, Item(item_type=item_type, compartment=compartment,
+                                           label=label)])
+    session.flush()
+    _, token = register_controller(session, cabinet, "Demo-Controller", controller_token)
+    return token

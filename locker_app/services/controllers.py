@@ -1,0 +1,175 @@
+"""What the server does for the on-site controllers: authenticate, sync, take events."""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from locker_app.models import (Cabinet, Compartment, Controller, ControllerEvent, Reservation,
+                               ReservationEvent, ReservationState, utcnow)
+from locker_app.services import signing
+from locker_app.services.errors import DomainError
+from locker_app.services.reservations import record_change
+from locker_app.services.timeutil import aware_utc
+
+EVENT_KINDS = frozenset({
+    "scan_refused", "unlock_sent", "unlock_failed", "door_opened", "door_closed",
+    "door_forced", "pickup", "return", "board_offline", "board_online",
+})
+MAX_EVENTS_PER_POST = 200
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def register_controller(session: Session, cabinet: Cabinet, name: str,
+                        token: str | None = None) -> tuple[Controller, str]:
+    """Create a controller for a cabinet. The token is returned once and stored hashed."""
+    token = token or secrets.token_urlsafe(32)
+    controller = Controller(cabinet=cabinet, name=name, token_hash=hash_token(token))
+    session.add(controller)
+    session.commit()
+    return controller, token
+
+
+def authenticate(session: Session, token: str | None) -> Controller | None:
+    if not token:
+        return None
+    return session.scalars(select(Controller).where(
+        Controller.token_hash == hash_token(token))).first()
+
+
+def _iso(moment: datetime) -> str:
+    return aware_utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def sync(session: Session, controller: Controller, since: int, limit: int) -> dict:
+    """What the controller needs to decide offline, changed after cursor ``since``."""
+    cabinet = controller.cabinet
+    rows = session.execute(
+        select(ReservationEvent.id, Reservation)
+        .join(Reservation, ReservationEvent.reservation_id == Reservation.id)
+        .join(Compartment, Reservation.compartment_id == Compartment.id)
+        .where(Compartment.cabinet_id == cabinet.id, ReservationEvent.id > since)
+        .order_by(ReservationEvent.id).limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    latest: dict[int, Reservation] = {}
+    for _, reservation in rows:
+        latest[reservation.id] = reservation
+    cursor = rows[-1][0] if rows else since
+    controller.last_seen_at = utcnow()
+    session.commit()
+    return {
+        "cursor": cursor,
+        "more": more,
+        "cabinet": {
+            "id": cabinet.id,
+            "board_family": cabinet.board_family,
+            "inverted_polarity": cabinet.inverted_polarity,
+            "compartments": [{"number": c.number, "board": c.board_address,
+                              "lock": c.lock_number} for c in cabinet.compartments],
+        },
+        "keys": {str(kid): key for kid, key in signing.public_keys().items()},
+        "reservations": [{
+            "id": r.id, "state": r.state, "compartment": r.compartment.number,
+            "valid_from": _iso(r.start_at), "valid_until": _iso(r.end_at),
+        } for r in latest.values()],
+    }
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    idempotency_key: str
+    kind: str
+    occurred_at: datetime
+    reservation_id: int | None
+    compartment: int | None
+    detail: dict
+
+
+def parse_events(payload: object) -> list[IncomingEvent]:
+    """Check a whole batch before anything is stored; one bad event refuses the batch."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        raise DomainError('expected a JSON object with a list "events"')
+    raw_events = payload["events"]
+    if len(raw_events) > MAX_EVENTS_PER_POST:
+        raise DomainError(f"at most {MAX_EVENTS_PER_POST} events per request")
+    events = []
+    for index, raw in enumerate(raw_events):
+        where = f"event {index}"
+        if not isinstance(raw, dict):
+            raise DomainError(f"{where}: not an object")
+        key = raw.get("idempotency_key")
+        if not isinstance(key, str) or not 8 <= len(key) <= 64:
+            raise DomainError(f"{where}: idempotency_key must be a string of 8 to 64 characters")
+        kind = raw.get("kind")
+        if kind not in EVENT_KINDS:
+            raise DomainError(f"{where}: unknown kind {kind!r}")
+        try:
+            occurred = datetime.fromisoformat(str(raw.get("occurred_at")).replace("Z", "+00:00"))
+        except ValueError:
+            raise DomainError(f"{where}: occurred_at must be an ISO 8601 time") from None
+        if occurred.tzinfo is None:
+            raise DomainError(f"{where}: occurred_at needs a time zone")
+        occurred = occurred.astimezone(timezone.utc).replace(tzinfo=None)
+        reservation_id = raw.get("reservation_id")
+        compartment = raw.get("compartment")
+        for name, value in (("reservation_id", reservation_id), ("compartment", compartment)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or not 0 < value < 2**31):
+                raise DomainError(f"{where}: {name} must be a positive integer")
+        detail = raw.get("detail") or {}
+        if not isinstance(detail, dict):
+            raise DomainError(f"{where}: detail must be an object")
+        events.append(IncomingEvent(key, kind, occurred, reservation_id, compartment, detail))
+    return events
+
+
+def store_events(session: Session, controller: Controller,
+                 events: list[IncomingEvent]) -> dict[str, list[str]]:
+    """Store each event exactly once (the unique key decides, also under races) and
+    apply what it means for its reservation."""
+    stored, duplicates = [], []
+    for event in events:
+        reservation = None
+        if event.reservation_id is not None:
+            reservation = session.get(Reservation, event.reservation_id)
+            if reservation is not None and reservation.compartment.cabinet_id != controller.cabinet_id:
+                reservation = None  # not this controller's business; keep the event only
+        try:
+            with session.begin_nested():
+                session.add(ControllerEvent(
+                    controller_id=controller.id, idempotency_key=event.idempotency_key,
+                    kind=event.kind, occurred_at=event.occurred_at,
+                    reservation_id=reservation.id if reservation else None,
+                    compartment=event.compartment,
+                    detail=json.dumps(event.detail, ensure_ascii=False, sort_keys=True)))
+        except IntegrityError:
+            duplicates.append(event.idempotency_key)
+            continue
+        stored.append(event.idempotency_key)
+        if reservation is not None:
+            _apply(session, reservation, event)
+    controller.last_seen_at = utcnow()
+    session.commit()
+    return {"stored": stored, "duplicates": duplicates}
+
+
+def _apply(session: Session, reservation: Reservation, event: IncomingEvent) -> None:
+    state = reservation.state
+    if event.kind == "pickup" and state in (ReservationState.BOOKED, ReservationState.NO_SHOW):
+        record_change(session, reservation, ReservationState.PICKED_UP, actor="controller",
+                      cause=f"picked up at compartment {event.compartment}", at=event.occurred_at)
+    elif event.kind == "return" and state in (ReservationState.PICKED_UP, ReservationState.OVERDUE,
+                                              ReservationState.BOOKED):
+        record_change(session, reservation, ReservationState.RETURNED, actor="controller",
+                      cause=f"returned to compartment {event.compartment}", at=event.occurred_at)

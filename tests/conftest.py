@@ -1,0 +1,139 @@
+"""Shared fixtures: app (SQLite, and PostgreSQL when it is there), a live server on
+127.0.0.1, the board and scanner emulators on real ptys, and a running controller."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from locker_app import create_app
+from locker_app.config import TestConfig
+from locker_app.demo_data import seed
+from locker_app.extensions import db
+
+PG_URL = os.environ.get("LOCKER_TEST_POSTGRES_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+DEMO_TOKEN = "test-controller-token-0123456789"
+
+
+def postgres_problem() -> str | None:
+    """None when the test PostgreSQL server answers, else why not."""
+    try:
+        import psycopg
+        with psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as error:  # any failure means: no PostgreSQL for these tests
+        return f"PostgreSQL at {PG_URL} not reachable ({error.__class__.__name__}: {error})"
+    return None
+
+
+def require_postgres() -> None:
+    problem = postgres_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"CI must run the PostgreSQL tests, but {problem}")
+        pytest.skip(problem)
+
+
+def _reset_postgres() -> None:
+    import psycopg
+    with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+
+
+def make_app(tmp_path: Path, backend: str = "sqlite"):
+    if backend == "postgresql":
+        require_postgres()
+        _reset_postgres()
+        url = PG_URL
+    else:
+        url = f"sqlite:///{tmp_path / 'locker.sqlite'}"
+    app = create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": url,
+                                  "SIGNING_KEY_DIR": str(tmp_path / "keys")})
+    with app.app_context():
+        db.create_all()
+        seed(db.session, DEMO_TOKEN)
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_app(tmp_path)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_app(request, tmp_path):
+    """The same test on SQLite and on PostgreSQL."""
+    app = make_app(tmp_path, request.param)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def emulator():
+    from hardware.emulator import BoardEmulator, EmulatedBoard
+    with BoardEmulator([EmulatedBoard(1, channels=8)], pulse_seconds=0.02) as board:
+        yield board
+
+
+@pytest.fixture
+def scanner():
+    from hardware.emulator import ScannerEmulator
+    port = ScannerEmulator()
+    yield port
+    port.close()
+
+
+def controller_settings(tmp_path, server_url, emulator, scanner, token=DEMO_TOKEN):
+    from controller.settings import Settings
+    return Settings(server_url=server_url, token=token, database=str(tmp_path / "controller.sqlite"),
+                    board_port=emulator.port, scanner_port=scanner.port, poll_interval=0.03,
+                    sync_interval=0.2, max_backoff=0.5, http_timeout=5,
+                    scanner_debounce=0.0)  # debouncing has its own unit test
+
+
+@pytest.fixture
+def controller(tmp_path, live_server, emulator, scanner):
+    from controller.service import LockerController
+    ctl = LockerController(controller_settings(tmp_path, live_server, emulator, scanner)).start()
+    assert ctl.synced.wait(10), "controller did not sync with the live server"
+    yield ctl
+    ctl.stop()
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, message: str = ""):
+    """Poll ``predicate`` until it is true or the deadline passes (then fail)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {message or predicate}")
+        time.sleep(interval)

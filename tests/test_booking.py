@@ -1,0 +1,148 @@
+"""The visitor's pages: what is free, reserve, the reservation page, cancel, bad input."""
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+
+from locker_app.extensions import db
+from locker_app.models import Reservation, ReservationEvent
+
+NOW = "2026-06-10 08:00:00"  # 10:00 in Berlin (summer time)
+
+
+def reserve(client, type_code="rollator", **fields):
+    data = {"date": "2026-06-10", "start": "10:30", "end_date": "2026-06-10", "end": "12:00",
+            "name": "Erika"}
+    data.update(fields)
+    return client.post(f"/reserve/{type_code}", data=data)
+
+
+@freeze_time(NOW)
+def test_start_page_shows_free_item_types_in_german(client):
+    page = client.get("/").get_data(as_text=True)
+    assert "Rollator" in page and "Bollerwagen" in page
+    assert "4 von 4 jetzt frei" in page
+
+
+@freeze_time(NOW)
+def test_start_page_in_english_on_request(client):
+    page = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Handcart" in page and "4 of 4 free now" in page
+    client.get("/lang/de")
+    assert "Bollerwagen" in client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+
+
+@freeze_time(NOW)
+def test_reserve_leads_to_page_with_qr_and_code(client, app):
+    response = reserve(client)
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    token = location.rsplit("/r/", 1)[1]
+    page = client.get(location).get_data(as_text=True)
+    assert "<svg" in page and "Reserviert" in page
+    assert "10.06.2026 10:30" in page and "10.06.2026 12:00" in page  # shown in Berlin time
+    grouped = re.search(r'<code class="code-text">([^<]+)</code>', page).group(1)
+    assert grouped.replace(" ", "") == token
+    with app.app_context():
+        reservation = db.session.scalars(db.select(Reservation)).one()
+        # Stored in UTC: 10:30 Berlin summer time is 08:30 UTC.
+        assert reservation.start_at == datetime(2026, 6, 10, 8, 30)
+        assert reservation.compartment.number == 1
+        assert [e.to_state for e in reservation.events] == ["booked"]
+    svg = client.get(location + "/qr.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+
+
+@freeze_time(NOW)
+def test_each_booking_gets_another_item_until_sold_out(client, app):
+    for _ in range(4):
+        assert reserve(client).status_code == 302
+    response = reserve(client)
+    assert response.status_code == 409
+    assert "kein Rollator frei" in response.get_data(as_text=True)
+    # A window after the others is free again.
+    assert reserve(client, start="12:00", end="13:00").status_code == 302
+    with app.app_context():
+        compartments = [r.compartment.number for r in db.session.scalars(db.select(Reservation))]
+    assert compartments == [1, 2, 3, 4, 1]
+
+
+@freeze_time(NOW)
+@pytest.mark.parametrize("fields, message", [
+    ({"name": ""}, "Bitte geben Sie einen Namen"),
+    ({"name": "x" * 81}, "höchstens 80 Zeichen"),
+    ({"name": "\u200b\u0000"}, "Bitte geben Sie einen Namen"),
+    ({"end": "10:00"}, "Rückgabezeit muss nach der Abholzeit"),
+    ({"start": "08:00", "end": "09:00"}, "Abholzeit ist schon vorbei"),
+    ({"date": "2027-06-10", "end_date": "2027-06-10"}, "höchstens 30 Tage im Voraus"),
+    ({"end_date": "2026-06-11"}, "höchstens 8 Stunden"),
+    ({"date": "kein Datum"}, "Bitte wählen Sie einen Tag"),
+    ({"start": "25:99"}, "Bitte wählen Sie eine Uhrzeit"),
+    ({"email": "nicht-eine-adresse"}, "sieht nicht wie eine E-Mail-Adresse aus"),
+])
+def test_bad_input_gets_a_message_next_to_the_field_and_stores_nothing(client, app, fields, message):
+    response = reserve(client, **fields)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert message in page
+    assert "Not a valid" not in page
+    with app.app_context():
+        assert db.session.scalars(db.select(Reservation)).all() == []
+        assert db.session.scalars(db.select(ReservationEvent)).all() == []
+
+
+@freeze_time(NOW)
+def test_unknown_item_type_and_forged_code_are_404_pages(client):
+    assert client.get("/reserve/segway").status_code == 404
+    response = client.get("/r/" + "A" * 110)
+    assert response.status_code == 404
+    assert "Reservierung" in response.get_data(as_text=True) or "Seite" in response.get_data(as_text=True)
+
+
+@freeze_time(NOW)
+def test_cancel_by_link(client, app):
+    location = reserve(client).headers["Location"]
+    response = client.post(location + "/cancel", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "Storniert" in page and "storniert" in page
+    assert "<svg" not in page
+    with app.app_context():
+        reservation = db.session.scalars(db.select(Reservation)).one()
+        assert reservation.state == "cancelled"
+        assert [(e.from_state, e.to_state, e.actor) for e in reservation.events] == [
+            (None, "booked", "visitor"), ("booked", "cancelled", "visitor")]
+    # A second cancel is refused politely, not with an error page.
+    page = client.post(location + "/cancel", follow_redirects=True).get_data(as_text=True)
+    assert "nicht mehr storniert" in page
+
+
+@freeze_time(NOW)
+def test_window_across_midnight_for_a_handcart(client, app):
+    response = reserve(client, "bollerwagen", start="18:00", end_date="2026-06-11", end="09:00")
+    assert response.status_code == 302
+    with app.app_context():
+        reservation = db.session.scalars(db.select(Reservation)).one()
+        assert reservation.end_at - reservation.start_at == timedelta(hours=15)
+        assert reservation.compartment.number == 5
+
+
+def test_unexpected_errors_show_a_plain_page(app, client):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("kaputt")
+    response = client.get("/boom")
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert "Traceback" not in page and "kaputt" not in page
+    assert "Auf unserer Seite ist etwas schiefgegangen" in page
+
+
+def test_times_are_shown_in_berlin_across_daylight_saving(client, app):
+    with freeze_time("2026-10-25 00:30:00"):  # 02:30 summer time, the night of the change
+        response = reserve(client, date="2026-10-25", start="04:00", end_date="2026-10-25", end="05:00")
+        assert response.status_code == 302
+    with app.app_context():
+        reservation = db.session.scalars(db.select(Reservation)).one()
+        # After the change Berlin is UTC+1: 04:00 local is 03:00 UTC.
+        assert reservation.start_at == datetime(2026, 10, 25, 3, 0)
