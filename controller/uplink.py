@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +23,11 @@ class ServerClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._http = requests.Session()
+        # One quick retry covers a kept-alive connection the server closed just now. Both
+        # calls are safe to repeat: sync only reads, events carry idempotency keys.
+        retry = Retry(total=1, connect=1, read=1, status=0, allowed_methods=None, backoff_factor=0)
+        self._http.mount("http://", HTTPAdapter(max_retries=retry))
+        self._http.mount("https://", HTTPAdapter(max_retries=retry))
         self._http.headers["Authorization"] = f"Bearer {token}"
 
     def _call(self, method: str, path: str, **kwargs) -> dict:

@@ -55,6 +55,9 @@ class Frame:
     def hex(self) -> str:
         return self.data.hex(" ").upper()
 
+    def time_text(self) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(self.at)) + f".{int(self.at % 1 * 1000):03d}"
+
 
 class BoardEmulator:
     """One or more family A boards sharing one bus on one pty."""
@@ -224,3 +227,10 @@ class ScannerEmulator:
 
     def close(self) -> None:
         self._pty.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    from hardware.emulator_cli import main
+    sys.exit(main())

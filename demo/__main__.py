@@ -1,0 +1,195 @@
+"""``python -m demo`` (what ``./run-demo`` starts).
+
+Prepares an SQLite database through the migrations, demo data and a signing key under
+``instance/demo``, starts the emulated locker (board and scanner on ptys, with its page),
+the web site under gunicorn and the controller, each as it would run in production, and
+stops all of it on Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from hardware.emulator import BoardEmulator, EmulatedBoard, ScannerEmulator
+from hardware.emulator_web import EmulatorPage
+
+ROOT = Path(__file__).resolve().parent.parent
+logger = logging.getLogger("demo")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def prepare_database(data_dir: Path, env: dict[str, str]) -> str:
+    """Migrate, seed, and return the demo controller's token (kept in the data folder)."""
+    os.environ.update(env)
+    from flask_migrate import upgrade
+
+    from locker_app import create_app
+    from locker_app.demo_data import seed
+    from locker_app.extensions import db
+    from locker_app.models import Controller
+    from locker_app.services.controllers import hash_token
+
+    token_file = data_dir / "controller-token"
+    if not token_file.exists():
+        token_file.write_text(secrets.token_urlsafe(32))
+        token_file.chmod(0o600)
+    token = token_file.read_text().strip()
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        seed(db.session, token)
+        # A demo folder reused with a new token file: let the demo controller in again.
+        controller = db.session.scalars(db.select(Controller).order_by(Controller.id)).first()
+        controller.token_hash = hash_token(token)
+        db.session.commit()
+        db.engine.dispose()
+    return token
+
+
+def write_controller_config(path: Path, *, server: str, token: str, board: str, scanner: str) -> None:
+    path.write_text(
+        "[controller]\n"
+        f'server_url = "{server}"\n'
+        f'token = "{token}"\n'
+        'database = "controller.sqlite"\n'
+        f'board_port = "{board}"\n'
+        f'scanner_port = "{scanner}"\n'
+        "sync_interval = 2.0\n")
+
+
+def wait_for_http(url: str, deadline_seconds: float, process: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./run-demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCKER_DEMO_PORT", 5000)),
+                        help="port of the booking site (default 5000)")
+    parser.add_argument("--locker-port", type=int, default=None,
+                        help="port of the emulated locker's page (default: site port + 1)")
+    parser.add_argument("--data-dir", default=str(ROOT / "instance" / "demo"),
+                        help="where the demo keeps its database, keys and controller state")
+    parser.add_argument("--pulse", type=float, default=0.5, help="emulated solenoid pulse (s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    logger.setLevel(logging.INFO)
+    locker_port = args.locker_port or args.port + 1
+    for port in (args.port, locker_port):
+        if not port_free(port):
+            print(f"Port {port} on 127.0.0.1 is in use. Choose others, e.g. "
+                  f"./run-demo --port {args.port + 10}", file=sys.stderr)
+            return 1
+
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    site = f"http://127.0.0.1:{args.port}"
+    env = {
+        "LOCKER_DATABASE_URL": f"sqlite:///{data_dir / 'locker.sqlite'}",
+        "LOCKER_SIGNING_KEY_DIR": str(data_dir / "signing-keys"),
+        "LOCKER_PUBLIC_BASE_URL": site,
+        "LOCKER_SECRET_KEY": _secret(data_dir),
+    }
+    logger.info("preparing the database in %s", data_dir)
+    token = prepare_database(data_dir, env)
+
+    board = BoardEmulator([EmulatedBoard(1, channels=8)], pulse_seconds=args.pulse).start()
+    scanner = ScannerEmulator()
+    page = EmulatorPage(board, scanner, port=locker_port).start()
+    config = data_dir / "controller.toml"
+    write_controller_config(config, server=site, token=token, board=board.port, scanner=scanner.port)
+
+    child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    python = sys.executable
+    children = {
+        "web site": subprocess.Popen(
+            [python, "-m", "gunicorn", "--config", str(ROOT / "config" / "gunicorn.conf.py"),
+             "--bind", f"127.0.0.1:{args.port}", "wsgi:app"],
+            cwd=ROOT, env=child_env, start_new_session=True),
+        "controller": subprocess.Popen(
+            [python, "-m", "controller", "--config", str(config)], cwd=ROOT, env=child_env,
+            start_new_session=True),
+    }
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    exit_code = 0
+    try:
+        if not wait_for_http(site + "/", 30, children["web site"]):
+            print("The web site did not start; see the messages above.", file=sys.stderr)
+            return 1
+        print(f"""
+  Stadtpark locker demo is running.
+
+    Booking site:     {site}
+    Emulated locker:  {page.url}   (scan a code, close doors, see the frames)
+
+  Reserve on the booking site, copy the link under the QR code (or the code text) into
+  the emulated locker's scanner field, and watch the door open. Press Ctrl-C to stop.
+""", flush=True)
+        while not stopping.wait(0.5):
+            for name, child in children.items():
+                if child.poll() is not None:
+                    print(f"The {name} stopped unexpectedly (exit {child.returncode}).", file=sys.stderr)
+                    exit_code = 1
+                    stopping.set()
+    finally:
+        print("Stopping ...", flush=True)
+        # The controller first, so it does not report the site as gone; gunicorn takes
+        # SIGINT as "stop now".
+        for name in ("controller", "web site"):
+            if children[name].poll() is None:
+                children[name].send_signal(signal.SIGINT)
+        for name, child in children.items():
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop in time; killing it", name)
+                child.kill()
+        page.stop()
+        board.stop()
+        scanner.close()
+    print("Stopped.", flush=True)
+    return exit_code
+
+
+def _secret(data_dir: Path) -> str:
+    path = data_dir / "secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The README's run command: everything starts, a booking opens a door, Ctrl-C stops it all."""
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from datetime import datetime, timedelta, timezone
+
+import requests
+
+from locker_app.services.timeutil import to_local
+
+from tests.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port_pair() -> int:
+    for _ in range(50):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+        with socket.socket() as b:
+            try:
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two free ports in a row")
+
+
+def test_demo_runs_books_opens_and_stops_cleanly(tmp_path):
+    port = free_port_pair()
+    site, locker = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
+    demo = subprocess.Popen([sys.executable, "-m", "demo", "--port", str(port), "--data-dir",
+                             str(tmp_path / "demo"), "--pulse", "0.05"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def site_up():
+            try:
+                return requests.get(site, timeout=2).status_code == 200
+            except requests.RequestException:
+                assert demo.poll() is None, demo.stdout.read()
+                return False
+        wait_until(site_up, timeout=60, interval=0.2, message="demo site")
+        session = requests.Session()
+        form = session.get(f"{site}/reserve/rollator", timeout=5).text
+        fields = dict(re.findall(r'name="(csrf_token|date|start|end_date|end)"[^>]*value="([^"]*)"', form))
+        fields["name"] = "Demo"
+        # The suggested window starts at the next quarter hour; start now instead.
+        start = to_local(datetime.now(timezone.utc) - timedelta(minutes=1))
+        end = start + timedelta(hours=1)
+        fields.update(date=f"{start:%Y-%m-%d}", start=f"{start:%H:%M}", end_date=f"{end:%Y-%m-%d}",
+                      end=f"{end:%H:%M}")
+        booked = session.post(f"{site}/reserve/rollator", data=fields, timeout=10)
+        assert booked.status_code == 200 and "Reserviert" in booked.text
+        link = booked.url
+
+        # The controller decides offline (signature and window): one scan is enough.
+        assert requests.post(f"{locker}/scan", data={"code": link}, timeout=5).status_code == 200
+
+        def door_one_open():
+            return not requests.get(f"{locker}/state.json", timeout=5).json()["doors"][0]["closed"]
+        wait_until(door_one_open, timeout=30, interval=0.1, message="door 1 open")
+        state = requests.get(f"{locker}/state.json", timeout=5).json()
+        assert [line.split(" ", 1)[1] for line in state["frames"] if ">>>" in line] == [
+            ">>> 8A 01 01 11 9B"]
+        wait_until(lambda: "Abgeholt" in requests.get(link, timeout=5).text, timeout=30,
+                   message="picked up on the site")
+    finally:
+        demo.send_signal(signal.SIGINT)
+        output, _ = demo.communicate(timeout=30)
+    assert demo.returncode == 0, output
+    assert "Stadtpark locker demo is running" in output and "Stopped." in output
+    assert "Traceback" not in output
