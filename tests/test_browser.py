@@ -1,0 +1,90 @@
+"""The booking path in Debian's chromium, driven by Playwright: on a phone-sized screen and
+with the keyboard only."""
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        reason = f"no browser at {CHROMIUM} (install Debian's chromium; ./run-tests does as root)"
+        if IN_CI:
+            pytest.fail(f"CI must run the browser tests, but there is {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="de-DE",
+                                  has_touch=True, is_mobile=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def no_sideways_scrolling(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_reserve_with_the_keyboard_on_a_phone(live_server, phone, tmp_path):
+    page = phone
+    page.goto(live_server)
+    assert no_sideways_scrolling(page)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent").strip() == "Zum Inhalt springen"
+    # Tab on to the first offer's link and follow it with Enter.
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if "Rollator reservieren" in page.evaluate("document.activeElement.textContent"):
+            break
+    else:
+        pytest.fail("the reserve link cannot be reached with Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/reserve/rollator")
+    assert no_sideways_scrolling(page)
+    # The suggested window is filled in; a name is all that is needed.
+    page.get_by_label("Ihr Name oder ein Spitzname").focus()
+    page.keyboard.type("Erika")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/r/*")
+    assert page.locator(".state strong").inner_text() == "Reserviert"
+    qr = page.locator(".qr-image svg")
+    assert qr.is_visible()
+    box = qr.bounding_box()
+    assert box["width"] >= 200 and box["x"] + box["width"] <= 360
+    assert no_sideways_scrolling(page)
+    page.screenshot(path=os.environ.get("LOCKER_SCREENSHOT", str(Path(tmp_path) / "reservation.png")),
+                    full_page=True)
+    page.get_by_role("button", name="Reservierung stornieren").click()
+    assert page.locator(".state strong").inner_text() == "Storniert"
+
+
+def test_errors_are_announced_next_to_the_field(live_server, phone):
+    page = phone
+    page.goto(f"{live_server}/reserve/bollerwagen")
+    page.get_by_role("button", name="Reservieren").click()
+    name = page.get_by_label("Ihr Name oder ein Spitzname")
+    assert name.get_attribute("aria-invalid") == "true"
+    described = name.get_attribute("aria-describedby")
+    assert "Bitte geben Sie einen Namen" in page.locator(f"#{described.split()[-1]}").inner_text()
+
+
+def test_english_on_request(live_server, phone):
+    page = phone
+    page.goto(live_server)
+    page.get_by_role("link", name="English").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Borrow a rollator or a handcart for free"
