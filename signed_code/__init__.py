@@ -73,6 +73,9 @@ def verify(token: str, public_keys: dict[int, Ed25519PublicKey]) -> CodeClaims:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         raise InvalidCode("malformed", "not a locker code") from None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+        # The last character has spare bits; only the one canonical spelling is a code.
+        raise InvalidCode("malformed", "not a locker code")
     payload, signature = raw[:_LAYOUT.size], raw[_LAYOUT.size:]
     version, key_id, reservation_id, cabinet_id, compartment, start, end = _LAYOUT.unpack(payload)
     if version != VERSION:
