@@ -50,6 +50,7 @@ class LockerController:
         self._threads: list[threading.Thread] = []
         self.server_reachable = threading.Event()
         self.synced = threading.Event()
+        self.scanner_ready = threading.Event()
 
     # Life cycle -----------------------------------------------------------------------
     def start(self) -> "LockerController":
@@ -122,6 +123,7 @@ class LockerController:
                 backoff = min(backoff * 2, self.settings.max_backoff)
                 continue
             backoff = 1.0
+            self.scanner_ready.set()
             try:
                 while not self._stop.is_set():
                     data = port.read(max(1, port.in_waiting))
@@ -130,6 +132,7 @@ class LockerController:
             except (serial.SerialException, OSError) as error:
                 logger.error("scanner port lost: %s", error)
             finally:
+                self.scanner_ready.clear()
                 port.close()
 
     # The board line -------------------------------------------------------------------------

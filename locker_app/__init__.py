@@ -4,14 +4,18 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, request, session
+from sqlalchemy import event
 
 from locker_app.config import Config
 from locker_app.extensions import babel, csrf, db, migrate
 
 
 def select_locale() -> str:
-    from flask import current_app
+    from flask import current_app, g, has_request_context
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        # Jobs and mails: the language the job chose for its reader, else German.
+        return getattr(g, "locale", None) or languages[0]
     chosen = session.get("lang")
     if chosen in languages:
         return chosen
@@ -24,6 +28,8 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     app.config.update(overrides or {})
 
     db.init_app(app)
+    with app.app_context():
+        _tune_sqlite(db.engine)
     migrate.init_app(app, db, directory=str(migrations_dir()), render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
@@ -40,6 +46,20 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     register_cli(app)
     logging.getLogger(__name__).debug("app created")
     return app
+
+
+def _tune_sqlite(engine) -> None:
+    """SQLite as a server's database: WAL so readers do not wait for the writer, a busy
+    timeout so writers queue instead of failing, and foreign keys enforced."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+        dbapi_connection.execute("PRAGMA busy_timeout = 30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            dbapi_connection.execute("PRAGMA journal_mode = WAL")
 
 
 def migrations_dir():

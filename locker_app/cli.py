@@ -30,6 +30,47 @@ def register_cli(app: Flask) -> None:
         else:
             click.echo("demo data already present")
 
+    @app.cli.command("run-jobs")
+    @click.argument("names", nargs=-1)
+    def run_jobs_command(names):
+        """Run the scheduled jobs once now (all, or those named)."""
+        from locker_app.scheduler import JOBS, run_jobs
+        unknown = set(names) - set(JOBS)
+        if unknown:
+            raise click.ClickException(f"unknown job(s): {', '.join(sorted(unknown))}; "
+                                       f"known: {', '.join(JOBS)}")
+        for name, count in run_jobs(app, tuple(names) or None).items():
+            click.echo(f"{name}: {'failed (see log)' if count < 0 else count}")
+
+    @app.cli.group()
+    def item():
+        """Items: take out of service, put back."""
+
+    @item.command("out-of-service")
+    @click.argument("item_id", type=int)
+    @click.option("--reason", default="out of service")
+    def out_of_service(item_id, reason):
+        """Take an item out; its bookings move to a twin or are cancelled."""
+        from locker_app.models import Item
+        from locker_app.services.inventory import take_out_of_service
+        found = db.session.get(Item, item_id)
+        if found is None:
+            raise click.ClickException(f"there is no item {item_id}")
+        result = take_out_of_service(db.session, found, reason=reason)
+        click.echo(f"moved: {result['moved']}  cancelled: {result['cancelled']}")
+
+    @item.command("back-in-service")
+    @click.argument("item_id", type=int)
+    def back(item_id):
+        """Put an item back into service."""
+        from locker_app.models import Item
+        from locker_app.services.inventory import back_in_service
+        found = db.session.get(Item, item_id)
+        if found is None:
+            raise click.ClickException(f"there is no item {item_id}")
+        back_in_service(db.session, found)
+        click.echo("back in service")
+
     @app.cli.command("add-controller")
     @click.argument("cabinet_id", type=int)
     @click.argument("name")

@@ -25,8 +25,19 @@ class Config:
     LANGUAGES = ("de", "en")
     # How far in the past a pickup time may lie when booking (the visitor is standing there).
     PICKUP_GRACE_MINUTES = 15
-    MAX_DAYS_AHEAD = int(_env("MAX_DAYS_AHEAD", "30"))
     SYNC_PAGE_SIZE = 500
+    # Mail: "smtp" in production; "console" prints mails to the log (the demo).
+    MAIL_BACKEND = _env("MAIL_BACKEND", "console")
+    MAIL_FROM = _env("MAIL_FROM", "Stadtpark-Schliessfach <locker@localhost>")
+    SMTP_HOST = _env("SMTP_HOST", "localhost")
+    SMTP_PORT = int(_env("SMTP_PORT", "25"))
+    SMTP_USER = _env("SMTP_USER", "")
+    SMTP_PASSWORD = _env("SMTP_PASSWORD", "")
+    SMTP_STARTTLS = _env("SMTP_STARTTLS", "0") in ("1", "true", "yes")
+    SMTP_TIMEOUT = float(_env("SMTP_TIMEOUT", "20"))
+    PICKUP_REMINDER_MINUTES = int(_env("PICKUP_REMINDER_MINUTES", "60"))
+    # Name and e-mail address are erased this many days after a reservation ends.
+    ERASE_AFTER_DAYS = int(_env("ERASE_AFTER_DAYS", "30"))
 
 
 class TestConfig(Config):

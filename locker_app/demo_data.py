@@ -4,7 +4,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from locker_app.models import Cabinet, Compartment, Item, ItemType, Site
+from datetime import time
+
+from locker_app.models import BookingRule, Cabinet, Compartment, Item, ItemType, OpeningHours, Site
 from locker_app.services.controllers import register_controller
 from locker_app.services.signing import ensure_key
 
@@ -17,10 +19,21 @@ def seed(session: Session, controller_token: str | None = None,
     if session.scalars(select(Site).where(Site.slug == "stadtpark")).first():
         return None
     rollator = ItemType(code="rollator", name_de="Rollator", name_en="Rollator",
-                        max_loan_minutes=8 * 60)
+                        plural_de="Rollatoren", plural_en="Rollators")
     cart = ItemType(code="bollerwagen", name_de="Bollerwagen", name_en="Handcart",
-                    max_loan_minutes=24 * 60)
+                    plural_de="Bollerwagen", plural_en="Handcarts")
     site = Site(slug="stadtpark", name="Stadtpark")
+    # Open round the clock, so the demo can be tried at any hour; staff set real hours.
+    session.add_all([OpeningHours(site=site, weekday=day, opens=time(0, 0), closes=time(23, 59))
+                     for day in range(7)])
+    session.add_all([
+        BookingRule(site=site, item_type=rollator, min_loan_minutes=30, max_loan_minutes=8 * 60,
+                    max_days_ahead=30, max_active_per_person=2, chain_gap_minutes=120,
+                    pickup_window_minutes=60),
+        BookingRule(site=site, item_type=cart, min_loan_minutes=30, max_loan_minutes=24 * 60,
+                    max_days_ahead=30, max_active_per_person=2, chain_gap_minutes=120,
+                    pickup_window_minutes=60),
+    ])
     cabinet = Cabinet(site=site, name="Schrank am Haupteingang", board_family="A",
                       serial_port=serial_port, baudrate=9600)
     session.add_all([rollator, cart, site, cabinet])

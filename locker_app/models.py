@@ -1,7 +1,7 @@
 """The schema. Times are naive UTC in the database; pages show Europe/Berlin."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 
 from sqlalchemy import (CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint,
                         func)
@@ -72,11 +72,14 @@ class ItemType(db.Model):
     code: Mapped[str] = mapped_column(String(40), unique=True)  # "rollator", "bollerwagen"
     name_de: Mapped[str] = mapped_column(String(80))
     name_en: Mapped[str] = mapped_column(String(80))
-    max_loan_minutes: Mapped[int] = mapped_column(default=24 * 60)
-    __table_args__ = (CheckConstraint("max_loan_minutes > 0", name="max_loan"),)
+    plural_de: Mapped[str] = mapped_column(String(80))
+    plural_en: Mapped[str] = mapped_column(String(80))
 
     def name(self, locale: str) -> str:
         return self.name_en if locale == "en" else self.name_de
+
+    def plural(self, locale: str) -> str:
+        return self.plural_en if locale == "en" else self.plural_de
 
 
 class Item(db.Model):
@@ -90,6 +93,12 @@ class Item(db.Model):
 
 
 class Reservation(db.Model):
+    """A visitor's hold on one item for [start_at, end_at).
+
+    The database refuses two active reservations of one item with overlapping windows:
+    on PostgreSQL an exclusion constraint, on SQLite triggers (see the first migration).
+    """
+
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("item.id"))
     compartment_id: Mapped[int] = mapped_column(ForeignKey("compartment.id"))
@@ -100,13 +109,19 @@ class Reservation(db.Model):
     visitor_name: Mapped[str | None] = mapped_column(String(80))
     email: Mapped[str | None] = mapped_column(String(254))
     code: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The end of the pickup window: not picked up by then is a no-show.
+    pickup_until: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    erased_at: Mapped[datetime | None]
+    # The language the visitor booked in: mails go out in it.
+    locale: Mapped[str] = mapped_column(String(5), default="de")
     item: Mapped[Item] = relationship()
     compartment: Mapped[Compartment] = relationship()
     events: Mapped[list[ReservationEvent]] = relationship(back_populates="reservation",
                                                           order_by="ReservationEvent.id")
     __table_args__ = (
         CheckConstraint("end_at > start_at", name="window"),
+        CheckConstraint("pickup_until > start_at AND pickup_until <= end_at", name="pickup_window"),
         CheckConstraint("state IN ('booked', 'picked_up', 'returned', 'cancelled', 'no_show', "
                         "'overdue')", name="state"),
         Index("ix_reservation_item_window", "item_id", "start_at", "end_at"),
@@ -153,3 +168,74 @@ class ControllerEvent(db.Model):
     __table_args__ = (
         UniqueConstraint("controller_id", "idempotency_key", name="uq_controller_event_key"),
     )
+
+
+class BookingRule(db.Model):
+    """What visitors may book of one item type at one site."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    item_type_id: Mapped[int] = mapped_column(ForeignKey("item_type.id"))
+    site: Mapped[Site] = relationship()
+    item_type: Mapped[ItemType] = relationship()
+    min_loan_minutes: Mapped[int] = mapped_column(default=30)
+    max_loan_minutes: Mapped[int] = mapped_column(default=8 * 60)
+    max_days_ahead: Mapped[int] = mapped_column(default=30)
+    # How long before the pickup one must book at the latest.
+    lead_minutes: Mapped[int] = mapped_column(default=0)
+    max_active_per_person: Mapped[int] = mapped_column(default=2)
+    # Loans of one person closer together than this count as one loan (no chains).
+    chain_gap_minutes: Mapped[int] = mapped_column(default=120)
+    pickup_window_minutes: Mapped[int] = mapped_column(default=60)
+    __table_args__ = (
+        UniqueConstraint("site_id", "item_type_id", name="uq_booking_rule_site_type"),
+        CheckConstraint("min_loan_minutes > 0 AND max_loan_minutes >= min_loan_minutes AND "
+                        "max_days_ahead >= 0 AND lead_minutes >= 0 AND max_active_per_person > 0 "
+                        "AND chain_gap_minutes >= 0 AND pickup_window_minutes > 0", name="sane"),
+    )
+
+
+class OpeningHours(db.Model):
+    """Regular hours of a site on one weekday (0 = Monday). No row: closed that weekday."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    site: Mapped[Site] = relationship()
+    weekday: Mapped[int]
+    opens: Mapped[time]
+    closes: Mapped[time]
+    __table_args__ = (
+        UniqueConstraint("site_id", "weekday", name="uq_opening_hours_day"),
+        CheckConstraint("weekday BETWEEN 0 AND 6 AND closes > opens", name="sane"),
+    )
+
+
+class SpecialDay(db.Model):
+    """A date with other hours than usual; no hours means closed all day."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    day: Mapped[date]
+    opens: Mapped[time | None]
+    closes: Mapped[time | None]
+    note: Mapped[str | None] = mapped_column(String(200))
+    __table_args__ = (
+        UniqueConstraint("site_id", "day", name="uq_special_day"),
+        CheckConstraint("(opens IS NULL AND closes IS NULL) OR (opens IS NOT NULL AND "
+                        "closes IS NOT NULL AND closes > opens)", name="sane"),
+    )
+
+
+class OutgoingMail(db.Model):
+    """Mail waits here until the mail job sends it: no visitor request waits for SMTP.
+    One mail of each kind per reservation, even if two schedulers ran."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("reservation.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    __table_args__ = (UniqueConstraint("reservation_id", "kind", name="uq_outgoing_mail_kind"),)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from locker_app import create_app
@@ -57,7 +58,7 @@ def make_app(tmp_path: Path, backend: str = "sqlite"):
     app = create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": url,
                                   "SIGNING_KEY_DIR": str(tmp_path / "keys")})
     with app.app_context():
-        db.create_all()
+        upgrade()  # the migrations, not create_all: they hold the overlap guard
         seed(db.session, DEMO_TOKEN)
     return app
 
@@ -123,6 +124,7 @@ def controller(tmp_path, live_server, emulator, scanner):
     from controller.service import LockerController
     ctl = LockerController(controller_settings(tmp_path, live_server, emulator, scanner)).start()
     assert ctl.synced.wait(10), "controller did not sync with the live server"
+    assert ctl.scanner_ready.wait(10), "controller did not open the scanner port"
     yield ctl
     ctl.stop()
 

@@ -15,7 +15,7 @@ def reserve(client, type_code="rollator", **fields):
     data = {"date": "2026-06-10", "start": "10:30", "end_date": "2026-06-10", "end": "12:00",
             "name": "Erika"}
     data.update(fields)
-    return client.post(f"/reserve/{type_code}", data=data)
+    return client.post(f"/s/stadtpark/reserve/{type_code}", data=data)
 
 
 @freeze_time(NOW)
@@ -55,14 +55,14 @@ def test_reserve_leads_to_page_with_qr_and_code(client, app):
 
 
 @freeze_time(NOW)
-def test_each_booking_gets_another_item_until_sold_out(client, app):
+def test_each_booking_gets_another_item_until_sold_out(app):
     for _ in range(4):
-        assert reserve(client).status_code == 302
-    response = reserve(client)
+        assert reserve(app.test_client()).status_code == 302  # four visitors
+    response = reserve(app.test_client())
     assert response.status_code == 409
     assert "kein Rollator frei" in response.get_data(as_text=True)
     # A window after the others is free again.
-    assert reserve(client, start="12:00", end="13:00").status_code == 302
+    assert reserve(app.test_client(), start="12:00", end="13:00").status_code == 302
     with app.app_context():
         compartments = [r.compartment.number for r in db.session.scalars(db.select(Reservation))]
     assert compartments == [1, 2, 3, 4, 1]
@@ -94,7 +94,7 @@ def test_bad_input_gets_a_message_next_to_the_field_and_stores_nothing(client, a
 
 @freeze_time(NOW)
 def test_unknown_item_type_and_forged_code_are_404_pages(client):
-    assert client.get("/reserve/segway").status_code == 404
+    assert client.get("/s/stadtpark/reserve/segway").status_code == 404
     response = client.get("/r/" + "A" * 110)
     assert response.status_code == 404
     assert "Reservierung" in response.get_data(as_text=True) or "Seite" in response.get_data(as_text=True)

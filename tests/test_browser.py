@@ -54,7 +54,7 @@ def test_reserve_with_the_keyboard_on_a_phone(live_server, phone, tmp_path):
     else:
         pytest.fail("the reserve link cannot be reached with Tab")
     page.keyboard.press("Enter")
-    page.wait_for_url("**/reserve/rollator")
+    page.wait_for_url("**/s/stadtpark/reserve/rollator")
     assert no_sideways_scrolling(page)
     # The suggested window is filled in; a name is all that is needed.
     page.get_by_label("Ihr Name oder ein Spitzname").focus()
@@ -75,7 +75,7 @@ def test_reserve_with_the_keyboard_on_a_phone(live_server, phone, tmp_path):
 
 def test_errors_are_announced_next_to_the_field(live_server, phone):
     page = phone
-    page.goto(f"{live_server}/reserve/bollerwagen")
+    page.goto(f"{live_server}/s/stadtpark/reserve/bollerwagen")
     page.get_by_role("button", name="Reservieren").click()
     name = page.get_by_label("Ihr Name oder ein Spitzname")
     assert name.get_attribute("aria-invalid") == "true"

@@ -46,7 +46,7 @@ def test_demo_runs_books_opens_and_stops_cleanly(tmp_path):
                 return False
         wait_until(site_up, timeout=60, interval=0.2, message="demo site")
         session = requests.Session()
-        form = session.get(f"{site}/reserve/rollator", timeout=5).text
+        form = session.get(f"{site}/s/stadtpark/reserve/rollator", timeout=5).text
         fields = dict(re.findall(r'name="(csrf_token|date|start|end_date|end)"[^>]*value="([^"]*)"', form))
         fields["name"] = "Demo"
         # The suggested window starts at the next quarter hour; start now instead.
@@ -54,7 +54,7 @@ def test_demo_runs_books_opens_and_stops_cleanly(tmp_path):
         end = start + timedelta(hours=1)
         fields.update(date=f"{start:%Y-%m-%d}", start=f"{start:%H:%M}", end_date=f"{end:%Y-%m-%d}",
                       end=f"{end:%H:%M}")
-        booked = session.post(f"{site}/reserve/rollator", data=fields, timeout=10)
+        booked = session.post(f"{site}/s/stadtpark/reserve/rollator", data=fields, timeout=10)
         assert booked.status_code == 200 and "Reserviert" in booked.text
         link = booked.url
 

@@ -17,7 +17,7 @@ def book(server: str, type_code: str = "rollator", minutes_from_now: int = -1,
     now = datetime.now(timezone.utc)
     start = to_local(now + timedelta(minutes=minutes_from_now))
     end = start + timedelta(minutes=length_minutes)
-    response = requests.post(f"{server}/reserve/{type_code}", data={
+    response = requests.post(f"{server}/s/stadtpark/reserve/{type_code}", data={
         "date": start.strftime("%Y-%m-%d"), "start": start.strftime("%H:%M"),
         "end_date": end.strftime("%Y-%m-%d"), "end": end.strftime("%H:%M"), "name": "Erika"},
         allow_redirects=False, timeout=10)
@@ -104,7 +104,8 @@ def test_expired_and_early_codes_open_nothing(app, live_server, emulator, scanne
         from locker_app.services.signing import sign_reservation
         item = db.session.get(Item, 2)
         old = Reservation(item=item, compartment=item.compartment, visitor_name="Alt",
-                          start_at=datetime(2020, 1, 1, 9), end_at=datetime(2020, 1, 1, 10))
+                          start_at=datetime(2020, 1, 1, 9), end_at=datetime(2020, 1, 1, 10),
+                          pickup_until=datetime(2020, 1, 1, 10))
         db.session.add(old)
         db.session.flush()
         old.code = sign_reservation(old)
@@ -117,7 +118,7 @@ def test_expired_and_early_codes_open_nothing(app, live_server, emulator, scanne
 
 
 def test_cancelled_code_opens_nothing_after_sync(app, live_server, emulator, scanner, controller):
-    url = book(live_server)
+    url = book(live_server, minutes_from_now=30)  # cancelling is possible until the start
     rid = reservation_id_of(app, url)
     page = requests.Session()
     response = page.post(url + "/cancel", timeout=10)  # CSRF is off in the test config
@@ -153,6 +154,7 @@ def test_wrong_token_gets_401_and_keeps_events(tmp_path, live_server, emulator, 
     settings = controller_settings(tmp_path, live_server, emulator, scanner, token="wrong-token")
     ctl = LockerController(settings).start()
     try:
+        assert ctl.scanner_ready.wait(10)
         scanner.scan("A" * 110)
         wait_until(lambda: ctl.store.outbox_length() == 1, message="event in the outbox")
         wait_until(lambda: not ctl.server_reachable.is_set() and ctl.store.outbox_length() == 1)

@@ -17,15 +17,21 @@ from locker_app.booking.forms import CancelForm, ReservationForm
 from locker_app.extensions import db
 from locker_app.models import ItemType, Site, utcnow
 from locker_app.services import reservations as booking
+from locker_app.services import rules
 from locker_app.services.errors import DomainError, NotFound
+from locker_app.services.mail import reservation_url
 from locker_app.services.timeutil import local_to_utc, to_local
 
 
-def _site() -> Site:
-    site = db.session.scalars(select(Site).order_by(Site.id)).first()
+def _site(slug: str) -> Site:
+    site = db.session.scalars(select(Site).where(Site.slug == slug)).first()
     if site is None:
         abort(404)
     return site
+
+
+def _person(email: str | None = None) -> booking.Person:
+    return booking.Person(email, tuple(session.get("mine", [])[-50:]))
 
 
 def _locale() -> str:
@@ -34,41 +40,49 @@ def _locale() -> str:
 
 @bp.get("/")
 def index():
-    site = _site()
+    sites = db.session.scalars(select(Site).order_by(Site.name)).all()
+    if len(sites) == 1:
+        return site_index(sites[0].slug)
+    return render_template("booking/sites.html", sites=sites, locale=_locale())
+
+
+@bp.get("/s/<slug>/")
+def site_index(slug: str):
+    site = _site(slug)
     now = utcnow()
     offers = booking.availability(db.session, site, now, now + timedelta(minutes=1))
     return render_template("booking/index.html", site=site, offers=offers, locale=_locale())
 
 
-def _suggested_window(item_type: ItemType) -> tuple[datetime, datetime]:
+def _suggested_window(site: Site, item_type: ItemType) -> tuple[datetime, datetime]:
+    rule = rules.rule_for(db.session, site, item_type)
     local_now = to_local(utcnow())
     start = (local_now + timedelta(minutes=15 - local_now.minute % 15)).replace(second=0,
                                                                               microsecond=0)
-    length = min(timedelta(hours=2), timedelta(minutes=item_type.max_loan_minutes))
+    length = min(timedelta(hours=2), timedelta(minutes=rule.max_loan_minutes))
     return start, start + length
 
 
-@bp.route("/reserve/<type_code>", methods=["GET", "POST"])
-def reserve(type_code: str):
-    site = _site()
+@bp.route("/s/<slug>/reserve/<type_code>", methods=["GET", "POST"])
+def reserve(slug: str, type_code: str):
+    site = _site(slug)
     item_type = db.session.scalars(select(ItemType).where(ItemType.code == type_code)).first()
     if item_type is None:
         abort(404)
     form = ReservationForm()
     if request.method == "GET":
-        start, end = _suggested_window(item_type)
+        start, end = _suggested_window(site, item_type)
         form.date.data, form.start.data = start.date(), start.time()
         form.end_date.data, form.end.data = end.date(), end.time()
     status = 200
     if form.validate_on_submit():
-        start = local_to_utc(form.date.data, form.start.data)
-        end = local_to_utc(form.end_date.data, form.end.data)
         try:
+            start = local_to_utc(form.date.data, form.start.data, field="start")
+            end = local_to_utc(form.end_date.data, form.end.data, field="end")
             reservation = booking.create_reservation(
                 db.session, site=site, item_type=item_type, start=start, end=end,
-                name=form.name.data, email=form.email.data,
-                grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"],
-                max_days_ahead=current_app.config["MAX_DAYS_AHEAD"])
+                name=form.name.data, email=form.email.data, person=_person(),
+                grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"])
         except DomainError as error:
             db.session.rollback()
             field = getattr(form, error.field, None) if error.field else None
@@ -78,6 +92,7 @@ def reserve(type_code: str):
                 form.form_errors.append(str(error))
             status = 409 if isinstance(error, booking.SoldOut) else 422
         else:
+            session["mine"] = (session.get("mine", []) + [reservation.id])[-50:]
             return redirect(url_for("booking.reservation", token=reservation.code))
     elif request.method == "POST":
         status = 422
@@ -92,9 +107,8 @@ def _reservation_or_404(token: str):
         abort(404)
 
 
-def _public_url(token: str) -> str:
-    base = current_app.config.get("PUBLIC_BASE_URL") or request.url_root
-    return base.rstrip("/") + url_for("booking.reservation", token=token)
+def _public_url(reservation) -> str:
+    return reservation_url(reservation, request.url_root)
 
 
 def _qr_svg(data: str) -> str:
@@ -111,20 +125,21 @@ def group_code(token: str, size: int = 5) -> str:
 @bp.get("/r/<token>")
 def reservation(token: str):
     reservation = _reservation_or_404(token)
-    svg = _qr_svg(_public_url(token))
+    svg = _qr_svg(_public_url(reservation))
     # The SVG comes from our own QR generator, not from user input.
     svg = svg[svg.index("<svg"):]
     return render_template(
         "booking/reservation.html", reservation=reservation, token=token,
         qr_svg=Markup(svg), grouped_code=group_code(token),
         start=to_local(reservation.start_at), end=to_local(reservation.end_at),
+        pickup_until=to_local(reservation.pickup_until),
         can_cancel=booking.can_cancel(reservation), cancel_form=CancelForm(), locale=_locale())
 
 
 @bp.get("/r/<token>/qr.svg")
 def reservation_qr(token: str):
-    _reservation_or_404(token)
-    return Response(_qr_svg(_public_url(token)), mimetype="image/svg+xml")
+    reservation = _reservation_or_404(token)
+    return Response(_qr_svg(_public_url(reservation)), mimetype="image/svg+xml")
 
 
 @bp.post("/r/<token>/cancel")
@@ -148,6 +163,6 @@ def set_language(code: str):
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
     target = request.args.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
         target = url_for("booking.index")
     return redirect(target)

@@ -81,7 +81,8 @@ def sync(session: Session, controller: Controller, since: int, limit: int) -> di
         "keys": {str(kid): key for kid, key in signing.public_keys().items()},
         "reservations": [{
             "id": r.id, "state": r.state, "compartment": r.compartment.number,
-            "valid_from": _iso(r.start_at), "valid_until": _iso(r.end_at),
+            "valid_from": _iso(r.start_at), "valid_until": _iso(r.pickup_until),
+            "end": _iso(r.end_at),
         } for r in latest.values()],
     }
 

@@ -1,22 +1,26 @@
 """Booking, looking up and cancelling reservations."""
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import get_locale, lazy_gettext as _l
-from sqlalchemy import and_, exists, select
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 import signed_code
-from locker_app.models import (Cabinet, Compartment, Item, ItemType, Reservation,
+from locker_app.models import (Cabinet, Compartment, Item, ItemType, OutgoingMail, Reservation,
                                ReservationEvent, ReservationState, Site, utcnow)
-from locker_app.services import signing
+from locker_app.services import rules, signing
 from locker_app.services.errors import DomainError, NotFound, SoldOut
 
+logger = logging.getLogger(__name__)
 NAME_MAX = 80
+ALLOCATION_ATTEMPTS = 5
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -25,6 +29,14 @@ class Availability:
     item_type: ItemType
     total: int
     free: int
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who books: the e-mail address when given, and the reservations this browser made."""
+
+    email: str | None = None
+    reservation_ids: tuple[int, ...] = field(default_factory=tuple)
 
 
 def _overlapping(start: datetime, end: datetime):
@@ -46,16 +58,21 @@ def availability(session: Session, site: Site, start: datetime, end: datetime) -
     for the whole of [start, end)."""
     result = []
     for item_type in session.scalars(select(ItemType).order_by(ItemType.id)):
-        items = _site_items(site).where(Item.item_type_id == item_type.id)
-        total = len(session.scalars(items).all())
-        free = len(session.scalars(items.where(~_overlapping(start, end))).all())
+        items = _site_items(site).where(Item.item_type_id == item_type.id).subquery()
+        total = session.scalar(select(func.count()).select_from(items))
+        free_items = _site_items(site).where(Item.item_type_id == item_type.id,
+                                             ~_overlapping(start, end)).subquery()
+        free = session.scalar(select(func.count()).select_from(free_items))
         result.append(Availability(item_type, total, free))
     return result
 
 
-def clean_name(raw: str) -> str:
-    name = unicodedata.normalize("NFC", raw or "").strip()
+def clean_name(raw: str | None) -> str:
+    # Letters, marks, digits, punctuation and spaces; no control or format characters
+    # (zero-width joiners, direction overrides) that could make a name look like another.
+    name = unicodedata.normalize("NFC", raw or "")
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = " ".join(name.split())
     if not name:
         raise DomainError(_l("Please enter a name or nickname."), "name")
     if len(name) > NAME_MAX:
@@ -64,67 +81,112 @@ def clean_name(raw: str) -> str:
 
 
 def clean_email(raw: str | None) -> str | None:
-    email = (raw or "").strip()
+    email = unicodedata.normalize("NFC", raw or "").strip()
     if not email:
         return None
-    if len(email) > 254 or not _EMAIL_RE.fullmatch(email):
+    if len(email) > 254 or not _EMAIL_RE.fullmatch(email) or any(
+            unicodedata.category(ch)[0] == "C" for ch in email):
         raise DomainError(_l("This does not look like an e-mail address."), "email")
     return email
 
 
-def check_window(item_type: ItemType, start: datetime, end: datetime, now: datetime, *,
-                 grace_minutes: int, max_days_ahead: int) -> None:
-    if end <= start:
-        raise DomainError(_l("The return time must be after the pickup time."), "end")
-    if start < now - timedelta(minutes=grace_minutes):
-        raise DomainError(_l("The pickup time has already passed."), "start")
-    if start > now + timedelta(days=max_days_ahead):
-        raise DomainError(_l("You can book at most %(days)d days ahead.", days=max_days_ahead),
-                          "date")
-    if end - start > timedelta(minutes=item_type.max_loan_minutes):
-        hours = item_type.max_loan_minutes // 60
-        raise DomainError(_l("This item can be borrowed for at most %(hours)d hours.",
-                             hours=hours), "end")
-
-
 def record_change(session: Session, reservation: Reservation, to_state: str, *, actor: str,
                   cause: str, at: datetime | None = None) -> None:
-    session.add(ReservationEvent(reservation=reservation, from_state=reservation.state
-                                 if reservation.id else None, to_state=to_state, actor=actor,
-                                 cause=cause, at=at or utcnow()))
+    session.add(ReservationEvent(reservation=reservation, from_state=reservation.state,
+                                 to_state=to_state, actor=actor, cause=cause, at=at or utcnow()))
     reservation.state = to_state
 
 
+def queue_mail(session: Session, reservation: Reservation, kind: str) -> None:
+    """Leave a mail for the mail job, once per kind; nothing is sent inside the request."""
+    if not reservation.email:
+        return
+    already = session.scalar(select(OutgoingMail.id).where(
+        OutgoingMail.reservation_id == reservation.id, OutgoingMail.kind == kind))
+    if already is None:
+        session.add(OutgoingMail(reservation_id=reservation.id, kind=kind))
+
+
+def _persons_windows(session: Session, site: Site, item_type: ItemType, person: Person,
+                     now: datetime) -> list[tuple[datetime, datetime]]:
+    who = []
+    if person.email:
+        who.append(func.lower(Reservation.email) == person.email.lower())
+    if person.reservation_ids:
+        who.append(Reservation.id.in_(person.reservation_ids))
+    if not who:
+        return []
+    rows = session.execute(
+        select(Reservation.start_at, Reservation.end_at)
+        .join(Item, Reservation.item_id == Item.id)
+        .join(Compartment, Reservation.compartment_id == Compartment.id)
+        .join(Cabinet, Compartment.cabinet_id == Cabinet.id)
+        .where(or_(*who), Reservation.state.in_(ReservationState.ACTIVE),
+               Item.item_type_id == item_type.id, Cabinet.site_id == site.id,
+               Reservation.end_at > now)).all()
+    return [(start, end) for start, end in rows]
+
+
+def _serialise_on_sqlite(session: Session) -> None:
+    """On SQLite take the write lock before reading what is free, so allocations queue one
+    behind the other (PostgreSQL relies on its exclusion constraint and the retry)."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def create_reservation(session: Session, *, site: Site, item_type: ItemType, start: datetime,
-                       end: datetime, name: str, email: str | None, now: datetime | None = None,
-                       grace_minutes: int = 15, max_days_ahead: int = 30) -> Reservation:
+                       end: datetime, name: str | None, email: str | None,
+                       person: Person | None = None, now: datetime | None = None,
+                       grace_minutes: int = 15, actor: str = "visitor") -> Reservation:
     """Book a concrete item of ``item_type`` at ``site`` for [start, end) (naive UTC).
 
-    Raises DomainError for a window the rules refuse and SoldOut when no item is free.
+    Raises DomainError for what the rules refuse and SoldOut when no item is free. The
+    database has the last word on overlaps; losing a race means trying the next item.
     """
     now = now or utcnow()
     name = clean_name(name)
     email = clean_email(email)
-    check_window(item_type, start, end, now, grace_minutes=grace_minutes,
-                 max_days_ahead=max_days_ahead)
-    item = session.scalars(
-        _site_items(site).where(Item.item_type_id == item_type.id, ~_overlapping(start, end))
-        .order_by(Item.id).limit(1)
-    ).first()
-    if item is None:
-        raise SoldOut(_l("Sorry, no %(item)s is free at that time. Please try another time.",
-                         item=item_type.name(str(get_locale() or "de"))))
-    reservation = Reservation(item=item, compartment=item.compartment, start_at=start, end_at=end,
-                              visitor_name=name, email=email, state=ReservationState.BOOKED,
-                              created_at=now)
-    session.add(reservation)
-    session.flush()
-    session.add(ReservationEvent(reservation=reservation, from_state=None,
-                                 to_state=ReservationState.BOOKED, actor="visitor",
-                                 cause="booked online", at=now))
-    reservation.code = signing.sign_reservation(reservation)
-    session.commit()
-    return reservation
+    person = person or Person()
+    person = Person(email or person.email, person.reservation_ids)
+    rule = rules.rule_for(session, site, item_type)
+    rules.check_window(session, site, item_type, rule, start, end, now, grace_minutes=grace_minutes)
+    sold_out = SoldOut(_l("Sorry, no %(item)s is free at that time. Please try another time.",
+                          item=item_type.name(str(get_locale() or "de"))))
+    for attempt in range(ALLOCATION_ATTEMPTS):
+        try:
+            _serialise_on_sqlite(session)
+            rules.check_person(rule, item_type, _persons_windows(session, site, item_type, person, now),
+                               start, end)
+            item = session.scalars(
+                _site_items(site).where(Item.item_type_id == item_type.id, ~_overlapping(start, end))
+                .order_by(Item.id).limit(1)).first()
+            if item is None:
+                raise sold_out
+            reservation = Reservation(
+                item=item, compartment=item.compartment, start_at=start, end_at=end,
+                pickup_until=min(end, start + timedelta(minutes=rule.pickup_window_minutes)),
+                visitor_name=name, email=email, state=ReservationState.BOOKED, created_at=now,
+                locale=str(get_locale() or "de"))
+            session.add(reservation)
+            session.flush()
+        except (IntegrityError, OperationalError) as error:
+            # Another booking took this item a moment ago (or SQLite was busy): try again.
+            session.rollback()
+            logger.info("allocation attempt %d lost a race: %s", attempt + 1, error.orig)
+            continue
+        except DomainError:
+            session.rollback()
+            raise
+        session.add(ReservationEvent(reservation=reservation, from_state=None,
+                                     to_state=ReservationState.BOOKED, actor=actor,
+                                     cause="booked online" if actor == "visitor" else f"booked by {actor}",
+                                     at=now))
+        reservation.code = signing.sign_reservation(reservation)
+        queue_mail(session, reservation, "confirmation")
+        session.commit()
+        return reservation
+    raise sold_out
 
 
 def find_by_code(session: Session, token: str) -> Reservation:
@@ -140,14 +202,19 @@ def find_by_code(session: Session, token: str) -> Reservation:
 
 
 def can_cancel(reservation: Reservation, now: datetime | None = None) -> bool:
+    """A visitor may cancel until the window starts."""
     now = now or utcnow()
-    return reservation.state == ReservationState.BOOKED and now < reservation.end_at
+    return reservation.state == ReservationState.BOOKED and now < reservation.start_at
 
 
 def cancel_reservation(session: Session, reservation: Reservation, *, actor: str = "visitor",
                        cause: str = "cancelled by visitor", now: datetime | None = None) -> None:
-    if not can_cancel(reservation, now):
+    if actor == "visitor" and not can_cancel(reservation, now):
+        raise DomainError(_l("This reservation can no longer be cancelled."))
+    if reservation.state != ReservationState.BOOKED:
         raise DomainError(_l("This reservation can no longer be cancelled."))
     record_change(session, reservation, ReservationState.CANCELLED, actor=actor, cause=cause,
                   at=now)
     session.commit()
+
+

@@ -73,6 +73,6 @@ def sign_reservation(reservation: Reservation) -> str:
         cabinet_id=reservation.compartment.cabinet_id,
         compartment=reservation.compartment.number,
         valid_from=aware_utc(reservation.start_at),
-        valid_until=aware_utc(reservation.end_at),
+        valid_until=aware_utc(reservation.pickup_until),
     )
     return signed_code.sign(keys[key_id], key_id, claims)

@@ -1,8 +1,8 @@
 """first schema
 
-Revision ID: 50f6173dac2a
+Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 23:37:13.846782
+Create Date: 2026-11-21 23:53:55.567733
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '50f6173dac2a'
+revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -23,8 +23,8 @@ def upgrade():
     sa.Column('code', sa.String(length=40), nullable=False),
     sa.Column('name_de', sa.String(length=80), nullable=False),
     sa.Column('name_en', sa.String(length=80), nullable=False),
-    sa.Column('max_loan_minutes', sa.Integer(), nullable=False),
-    sa.CheckConstraint('max_loan_minutes > 0', name=op.f('ck_item_type_max_loan')),
+    sa.Column('plural_de', sa.String(length=80), nullable=False),
+    sa.Column('plural_en', sa.String(length=80), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_item_type')),
     sa.UniqueConstraint('code', name=op.f('uq_item_type_code'))
     )
@@ -34,6 +34,23 @@ def upgrade():
     sa.Column('name', sa.String(length=120), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_site')),
     sa.UniqueConstraint('slug', name=op.f('uq_site_slug'))
+    )
+    op.create_table('booking_rule',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('site_id', sa.Integer(), nullable=False),
+    sa.Column('item_type_id', sa.Integer(), nullable=False),
+    sa.Column('min_loan_minutes', sa.Integer(), nullable=False),
+    sa.Column('max_loan_minutes', sa.Integer(), nullable=False),
+    sa.Column('max_days_ahead', sa.Integer(), nullable=False),
+    sa.Column('lead_minutes', sa.Integer(), nullable=False),
+    sa.Column('max_active_per_person', sa.Integer(), nullable=False),
+    sa.Column('chain_gap_minutes', sa.Integer(), nullable=False),
+    sa.Column('pickup_window_minutes', sa.Integer(), nullable=False),
+    sa.CheckConstraint('min_loan_minutes > 0 AND max_loan_minutes >= min_loan_minutes AND max_days_ahead >= 0 AND lead_minutes >= 0 AND max_active_per_person > 0 AND chain_gap_minutes >= 0 AND pickup_window_minutes > 0', name=op.f('ck_booking_rule_sane')),
+    sa.ForeignKeyConstraint(['item_type_id'], ['item_type.id'], name=op.f('fk_booking_rule_item_type_id_item_type')),
+    sa.ForeignKeyConstraint(['site_id'], ['site.id'], name=op.f('fk_booking_rule_site_id_site')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_booking_rule')),
+    sa.UniqueConstraint('site_id', 'item_type_id', name='uq_booking_rule_site_type')
     )
     op.create_table('cabinet',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -46,6 +63,29 @@ def upgrade():
     sa.CheckConstraint("board_family IN ('A', 'B')", name=op.f('ck_cabinet_family')),
     sa.ForeignKeyConstraint(['site_id'], ['site.id'], name=op.f('fk_cabinet_site_id_site')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cabinet'))
+    )
+    op.create_table('opening_hours',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('site_id', sa.Integer(), nullable=False),
+    sa.Column('weekday', sa.Integer(), nullable=False),
+    sa.Column('opens', sa.Time(), nullable=False),
+    sa.Column('closes', sa.Time(), nullable=False),
+    sa.CheckConstraint('weekday BETWEEN 0 AND 6 AND closes > opens', name=op.f('ck_opening_hours_sane')),
+    sa.ForeignKeyConstraint(['site_id'], ['site.id'], name=op.f('fk_opening_hours_site_id_site')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_opening_hours')),
+    sa.UniqueConstraint('site_id', 'weekday', name='uq_opening_hours_day')
+    )
+    op.create_table('special_day',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('site_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('opens', sa.Time(), nullable=True),
+    sa.Column('closes', sa.Time(), nullable=True),
+    sa.Column('note', sa.String(length=200), nullable=True),
+    sa.CheckConstraint('(opens IS NULL AND closes IS NULL) OR (opens IS NOT NULL AND closes IS NOT NULL AND closes > opens)', name=op.f('ck_special_day_sane')),
+    sa.ForeignKeyConstraint(['site_id'], ['site.id'], name=op.f('fk_special_day_site_id_site')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_special_day')),
+    sa.UniqueConstraint('site_id', 'day', name='uq_special_day')
     )
     op.create_table('compartment',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -90,9 +130,13 @@ def upgrade():
     sa.Column('visitor_name', sa.String(length=80), nullable=True),
     sa.Column('email', sa.String(length=254), nullable=True),
     sa.Column('code', sa.String(length=200), nullable=True),
+    sa.Column('pickup_until', sa.DateTime(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('erased_at', sa.DateTime(), nullable=True),
+    sa.Column('locale', sa.String(length=5), nullable=False),
     sa.CheckConstraint("state IN ('booked', 'picked_up', 'returned', 'cancelled', 'no_show', 'overdue')", name=op.f('ck_reservation_state')),
     sa.CheckConstraint('end_at > start_at', name=op.f('ck_reservation_window')),
+    sa.CheckConstraint('pickup_until > start_at AND pickup_until <= end_at', name=op.f('ck_reservation_pickup_window')),
     sa.ForeignKeyConstraint(['compartment_id'], ['compartment.id'], name=op.f('fk_reservation_compartment_id_compartment')),
     sa.ForeignKeyConstraint(['item_id'], ['item.id'], name=op.f('fk_reservation_item_id_item')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reservation')),
@@ -116,6 +160,19 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_controller_event')),
     sa.UniqueConstraint('controller_id', 'idempotency_key', name='uq_controller_event_key')
     )
+    op.create_table('outgoing_mail',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reservation_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
+    sa.Column('last_error', sa.String(length=300), nullable=True),
+    sa.ForeignKeyConstraint(['reservation_id'], ['reservation.id'], name=op.f('fk_outgoing_mail_reservation_id_reservation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outgoing_mail')),
+    sa.UniqueConstraint('reservation_id', 'kind', name='uq_outgoing_mail_kind')
+    )
     op.create_table('reservation_event',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('reservation_id', sa.Integer(), nullable=False),
@@ -131,14 +188,17 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_reservation_event_reservation_id'), ['reservation_id'], unique=False)
 
     # ### end Alembic commands ###
+    create_no_overlap_guard()
 
 
 def downgrade():
+    drop_no_overlap_guard()
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('reservation_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reservation_event_reservation_id'))
 
     op.drop_table('reservation_event')
+    op.drop_table('outgoing_mail')
     op.drop_table('controller_event')
     with op.batch_alter_table('reservation', schema=None) as batch_op:
         batch_op.drop_index('ix_reservation_item_window')
@@ -147,7 +207,46 @@ def downgrade():
     op.drop_table('item')
     op.drop_table('controller')
     op.drop_table('compartment')
+    op.drop_table('special_day')
+    op.drop_table('opening_hours')
     op.drop_table('cabinet')
+    op.drop_table('booking_rule')
     op.drop_table('site')
     op.drop_table('item_type')
     # ### end Alembic commands ###
+
+
+ACTIVE = "('booked', 'picked_up', 'overdue')"
+
+
+def create_no_overlap_guard():
+    """Two active reservations never hold one item for overlapping windows: the database
+    refuses it, whatever the code above it does."""
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+        op.execute(
+            "ALTER TABLE reservation ADD CONSTRAINT ex_reservation_no_overlap "
+            "EXCLUDE USING gist (item_id WITH =, tsrange(start_at, end_at) WITH &&) "
+            f"WHERE (state IN {ACTIVE})")
+    elif dialect == "sqlite":
+        # A later batch_alter_table on reservation (copy and move) drops these triggers:
+        # such a migration must create them again. SQLite has one writer at a time, so a check inside the write is race-free.
+        check = (
+            "SELECT RAISE(ABORT, 'reservation overlaps another reservation of this item') "
+            "WHERE NEW.state IN {active} AND EXISTS (SELECT 1 FROM reservation r "
+            "WHERE r.item_id = NEW.item_id AND r.id IS NOT NEW.id AND r.state IN {active} "
+            "AND r.start_at < NEW.end_at AND r.end_at > NEW.start_at);").format(active=ACTIVE)
+        op.execute(f"CREATE TRIGGER reservation_no_overlap_insert BEFORE INSERT ON reservation "
+                   f"BEGIN {check} END")
+        op.execute(f"CREATE TRIGGER reservation_no_overlap_update BEFORE UPDATE OF item_id, "
+                   f"start_at, end_at, state ON reservation BEGIN {check} END")
+
+
+def drop_no_overlap_guard():
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute("ALTER TABLE reservation DROP CONSTRAINT IF EXISTS ex_reservation_no_overlap")
+    elif dialect == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS reservation_no_overlap_insert")
+        op.execute("DROP TRIGGER IF EXISTS reservation_no_overlap_update")

@@ -1,0 +1,121 @@
+"""The booking rules of a site and item type, each refusal a plain sentence."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from flask_babel import format_date, get_locale, lazy_gettext as _l, ngettext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from locker_app.models import BookingRule, ItemType, OpeningHours, Site, SpecialDay
+from locker_app.services.errors import DomainError
+from locker_app.services.timeutil import to_local, wall_minutes
+
+
+@dataclass(frozen=True)
+class Hours:
+    opens: time
+    closes: time
+
+
+def _locale() -> str:
+    return str(get_locale() or "de")
+
+
+def duration_text(minutes: int) -> str:
+    if minutes % (24 * 60) == 0:
+        days = minutes // (24 * 60)
+        return ngettext("%(num)d day", "%(num)d days", days)
+    if minutes % 60 == 0:
+        return ngettext("%(num)d hour", "%(num)d hours", minutes // 60)
+    return ngettext("%(num)d minute", "%(num)d minutes", minutes)
+
+
+def rule_for(session: Session, site: Site, item_type: ItemType) -> BookingRule:
+    rule = session.scalars(select(BookingRule).where(
+        BookingRule.site_id == site.id, BookingRule.item_type_id == item_type.id)).first()
+    if rule is None:
+        # No rule set by staff yet: the column defaults.
+        rule = BookingRule(min_loan_minutes=30, max_loan_minutes=8 * 60, max_days_ahead=30,
+                           lead_minutes=0, max_active_per_person=2, chain_gap_minutes=120,
+                           pickup_window_minutes=60)
+    return rule
+
+
+def hours_on(session: Session, site: Site, day: date) -> Hours | None:
+    """Opening hours of the site on a date, or None when it is closed."""
+    special = session.scalars(select(SpecialDay).where(SpecialDay.site_id == site.id,
+                                                       SpecialDay.day == day)).first()
+    if special is not None:
+        return Hours(special.opens, special.closes) if special.opens else None
+    regular = session.scalars(select(OpeningHours).where(
+        OpeningHours.site_id == site.id, OpeningHours.weekday == day.weekday())).first()
+    return Hours(regular.opens, regular.closes) if regular else None
+
+
+def _check_open(session: Session, site: Site, moment_utc: datetime, field: str, what) -> None:
+    local = to_local(moment_utc)
+    hours = hours_on(session, site, local.date())
+    day = format_date(local.date(), "full")
+    if hours is None:
+        raise DomainError(_l("The locker is closed on %(day)s.", day=day), field)
+    if not hours.opens <= local.time() <= hours.closes:
+        raise DomainError(what(day=day, opens=hours.opens.strftime("%H:%M"),
+                               closes=hours.closes.strftime("%H:%M")), field)
+
+
+def check_window(session: Session, site: Site, item_type: ItemType, rule: BookingRule,
+                 start: datetime, end: datetime, now: datetime, *, grace_minutes: int) -> None:
+    """Refuse a window (naive UTC) that the rules do not allow, with the field it concerns."""
+    items = item_type.plural(_locale())
+    if end <= start:
+        raise DomainError(_l("The return time must be after the pickup time."), "end")
+    if start < now - timedelta(minutes=grace_minutes):
+        raise DomainError(_l("The pickup time has already passed."), "start")
+    if start < now + timedelta(minutes=rule.lead_minutes) - timedelta(minutes=grace_minutes):
+        raise DomainError(_l("Please book at least %(duration)s before the pickup.",
+                             duration=duration_text(rule.lead_minutes)), "start")
+    if start > now + timedelta(days=rule.max_days_ahead):
+        raise DomainError(_l("You can book at most %(days)d days ahead.",
+                             days=rule.max_days_ahead), "date")
+    length = wall_minutes(start, end)
+    if length > rule.max_loan_minutes:
+        raise DomainError(_l("%(items)s can be borrowed for at most %(duration)s.", items=items,
+                             duration=duration_text(rule.max_loan_minutes)), "end")
+    if length < rule.min_loan_minutes:
+        raise DomainError(_l("%(items)s can be borrowed for at least %(duration)s.", items=items,
+                             duration=duration_text(rule.min_loan_minutes)), "end")
+    _check_open(session, site, start, "start", lambda **kw: _l(
+        "On %(day)s the locker is open from %(opens)s to %(closes)s. Please choose a pickup "
+        "time within these hours.", **kw))
+    _check_open(session, site, end, "end", lambda **kw: _l(
+        "On %(day)s the locker is open from %(opens)s to %(closes)s. Please choose a return "
+        "time within these hours.", **kw))
+
+
+def check_person(rule: BookingRule, item_type: ItemType, theirs: list[tuple[datetime, datetime]],
+                 start: datetime, end: datetime) -> None:
+    """``theirs``: the windows of the person's active reservations of this type and site."""
+    if len(theirs) >= rule.max_active_per_person:
+        raise DomainError(ngettext(
+            "You already have %(num)d active reservation. Please return or cancel it first.",
+            "You already have %(num)d active reservations. Please return or cancel one first.",
+            len(theirs)))
+    gap = timedelta(minutes=rule.chain_gap_minutes)
+    chain_start, chain_end = start, end
+    changed = True
+    while changed:
+        changed = False
+        for other_start, other_end in theirs:
+            if other_start < chain_end + gap and other_end > chain_start - gap:
+                if other_start < chain_start or other_end > chain_end:
+                    chain_start, chain_end = min(chain_start, other_start), max(chain_end, other_end)
+                    changed = True
+    if (chain_start, chain_end) != (start, end) and \
+            wall_minutes(chain_start, chain_end) > rule.max_loan_minutes:
+        raise DomainError(_l(
+            "Together with your other reservation this would be a loan of more than "
+            "%(duration)s. Please leave at least %(gap)s between your loans.",
+            duration=duration_text(rule.max_loan_minutes),
+            gap=duration_text(rule.chain_gap_minutes)), "start")
