@@ -41,7 +41,8 @@ def test_reserve_leads_to_page_with_qr_and_code(client, app):
     token = location.rsplit("/r/", 1)[1]
     page = client.get(location).get_data(as_text=True)
     assert "<svg" in page and "Reserviert" in page
-    assert "10.06.2026 10:30" in page and "10.06.2026 12:00" in page  # shown in Berlin time
+    # Shown in Berlin time; the pickup window is an hour.
+    assert "10.06.2026 zwischen 10:30 und 11:30 Uhr" in page and "10.06.2026 12:00" in page
     grouped = re.search(r'<code class="code-text">([^<]+)</code>', page).group(1)
     assert grouped.replace(" ", "") == token
     with app.app_context():
@@ -76,7 +77,8 @@ def test_each_booking_gets_another_item_until_sold_out(app):
     ({"end": "10:00"}, "Rückgabezeit muss nach der Abholzeit"),
     ({"start": "08:00", "end": "09:00"}, "Abholzeit ist schon vorbei"),
     ({"date": "2027-06-10", "end_date": "2027-06-10"}, "höchstens 30 Tage im Voraus"),
-    ({"end_date": "2026-06-11"}, "höchstens 8 Stunden"),
+    ({"end_date": "2026-06-11"}, "Rollatoren können höchstens 8 Stunden ausgeliehen werden."),
+    ({"end": "10:45"}, "Rollatoren können mindestens 30 Minuten ausgeliehen werden."),
     ({"date": "kein Datum"}, "Bitte wählen Sie einen Tag"),
     ({"start": "25:99"}, "Bitte wählen Sie eine Uhrzeit"),
     ({"email": "nicht-eine-adresse"}, "sieht nicht wie eine E-Mail-Adresse aus"),
