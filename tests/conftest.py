@@ -63,12 +63,18 @@ def make_app(tmp_path: Path, backend: str = "sqlite"):
     return app
 
 
+def close_app(app) -> None:
+    """Give every database connection back and close them (PostgreSQL counts them)."""
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture
 def app(tmp_path):
     app = make_app(tmp_path)
     yield app
-    with app.app_context():
-        db.engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -76,9 +82,7 @@ def any_app(request, tmp_path):
     """The same test on SQLite and on PostgreSQL."""
     app = make_app(tmp_path, request.param)
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture

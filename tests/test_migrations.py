@@ -28,4 +28,5 @@ def test_upgrade_matches_models_and_downgrade_works(tmp_path, backend):
         with db.engine.connect() as connection:
             tables = set(db.inspect(connection).get_table_names()) - {"alembic_version"}
         assert tables == set()
+        db.session.remove()
         db.engine.dispose()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import get_locale, lazy_gettext as _l
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, func, or_, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -127,12 +127,18 @@ def _persons_windows(session: Session, site: Site, item_type: ItemType, person: 
     return [(start, end) for start, end in rows]
 
 
-def _serialise_on_sqlite(session: Session) -> None:
-    """On SQLite take the write lock before reading what is free, so allocations queue one
-    behind the other (PostgreSQL relies on its exclusion constraint and the retry)."""
+def _serialise_allocation(session: Session, site: Site, item_type: ItemType) -> None:
+    """Let allocations of one item type at one site queue one behind the other: on SQLite
+    the write lock is taken before reading what is free, on PostgreSQL a transaction-scoped
+    advisory lock. Without it, simultaneous bookings all pick the same item and all but one
+    fail on the overlap guard (which stays the real guarantee)."""
     connection = session.connection()
-    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.dialect.name == "sqlite":
+        if not connection.connection.dbapi_connection.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:site, :kind)"),
+                           {"site": site.id, "kind": item_type.id})
 
 
 def create_reservation(session: Session, *, site: Site, item_type: ItemType, start: datetime,
@@ -155,7 +161,7 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                           item=item_type.name(str(get_locale() or "de"))))
     for attempt in range(ALLOCATION_ATTEMPTS):
         try:
-            _serialise_on_sqlite(session)
+            _serialise_allocation(session, site, item_type)
             rules.check_person(rule, item_type, _persons_windows(session, site, item_type, person, now),
                                start, end)
             item = session.scalars(
