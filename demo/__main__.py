@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         "controller": subprocess.Popen(
             [python, "-m", "controller", "--config", str(config)], cwd=ROOT, env=child_env,
             start_new_session=True),
+        # Reminders, no-shows, overdue items, erasure; mails are printed here, not sent.
+        "scheduler": subprocess.Popen(
+            [python, "-m", "locker_app.scheduler"], cwd=ROOT,
+            env={**child_env, "LOCKER_MAIL_BACKEND": "console"}, start_new_session=True),
     }
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -167,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Stopping ...", flush=True)
         # The controller first, so it does not report the site as gone; gunicorn takes
         # SIGINT as "stop now".
-        for name in ("controller", "web site"):
+        for name in ("controller", "scheduler", "web site"):
             if children[name].poll() is None:
                 children[name].send_signal(signal.SIGINT)
         for name, child in children.items():

@@ -118,3 +118,55 @@ def test_events_for_another_cabinets_reservation_do_not_touch_it(any_app):
         assert db.session.get(Reservation, rid).state == "booked"
         stored = db.session.scalars(db.select(ControllerEvent)).one()
         assert stored.reservation_id is None
+
+
+def _post(app, **fields):
+    body = {"site": "stadtpark", "item_type": "rollator", "name": "Erika",
+            "start": "2030-05-01T10:00:00+02:00", "end": "2030-05-01T12:00:00+02:00"}
+    body.update(fields)
+    return app.test_client().post("/api/v1/reservations", json=body)
+
+
+def _far_ahead(app):
+    from locker_app.models import BookingRule
+    with app.app_context():
+        for rule in db.session.scalars(db.select(BookingRule)):
+            rule.max_days_ahead = 3650
+        db.session.commit()
+
+
+def test_booking_api_creates_and_converts_time_zones(any_app):
+    _far_ahead(any_app)
+    response = _post(any_app, start="2030-05-01T08:00:00Z", end="2030-05-01T12:00")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    # "Z" is UTC; a time without an offset is Berlin wall-clock time (UTC+2 in May).
+    assert body["start"] == "2030-05-01T08:00:00+00:00" and body["end"] == "2030-05-01T10:00:00+00:00"
+    assert body["state"] == "booked" and body["compartment"] == 1 and "/r/" in body["url"]
+
+
+@pytest.mark.parametrize("fields, status, field", [
+    ({"site": "nirgendwo"}, 422, "site"),
+    ({"item_type": "segway"}, 422, "item_type"),
+    ({"start": "morgen"}, 422, "start"),
+    ({"start": 5}, 422, "start"),
+    ({"end": "2030-05-01T09:00:00+02:00"}, 422, "end"),
+    ({"name": ""}, 422, "name"),
+    ({"name": ["x"]}, 422, "name"),
+    ({"name": "x" * 81}, 422, "name"),
+    ({"email": "nope"}, 422, "email"),
+    ({"start": "2030-03-31T02:30:00"}, 422, "start"),  # the hour the clocks skip
+])
+def test_booking_api_refuses_bad_input_clearly(any_app, fields, status, field):
+    _far_ahead(any_app)
+    response = _post(any_app, **fields)
+    assert response.status_code == status
+    body = response.get_json()
+    assert body["field"] == field and body["error"]
+    with any_app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(Reservation)) == 0
+
+
+def test_booking_api_wants_json(app):
+    response = app.test_client().post("/api/v1/reservations", data="site=stadtpark")
+    assert response.status_code == 400 and "JSON" in response.get_json()["error"]

@@ -55,10 +55,11 @@ def mark_overdue(session: Session, now: datetime) -> int:
 
 def queue_pickup_reminders(session: Session, now: datetime, lead: timedelta) -> int:
     """A reminder ``lead`` before the pickup, for reservations booked earlier than that."""
-    due = session.scalars(select(Reservation).where(
+    soon = session.scalars(select(Reservation).where(
         Reservation.state == S.BOOKED, Reservation.email.is_not(None),
-        Reservation.start_at > now, Reservation.start_at <= now + lead,
-        Reservation.created_at < Reservation.start_at - lead)).all()
+        Reservation.start_at > now, Reservation.start_at <= now + lead)).all()
+    # (Date arithmetic in SQL differs between SQLite and PostgreSQL: done here.)
+    due = [r for r in soon if r.created_at < r.start_at - lead]
     for reservation in due:
         queue_mail(session, reservation, "reminder")
     session.commit()
