@@ -37,13 +37,14 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     from locker_app.booking import bp as booking_bp
     from locker_app.api import bp as api_bp
     from locker_app.errors import register_error_pages
-    from locker_app.cli import register_cli
+    from locker_app.cli import register_cli, register_rule_commands
 
     app.register_blueprint(booking_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)
     register_error_pages(app)
     register_cli(app)
+    register_rule_commands(app)
     logging.getLogger(__name__).debug("app created")
     return app
 

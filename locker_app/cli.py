@@ -83,3 +83,117 @@ def register_cli(app: Flask) -> None:
             raise click.ClickException(f"there is no cabinet {cabinet_id}")
         _, token = register_controller(db.session, cabinet, name)
         click.echo(token)
+
+
+def register_rule_commands(app: Flask) -> None:
+    """Booking rules and opening hours until the staff pages set them."""
+    from datetime import date, time
+
+    from locker_app.models import BookingRule, ItemType, OpeningHours, Site, SpecialDay
+
+    def site_by_slug(slug: str) -> Site:
+        site = db.session.scalars(db.select(Site).where(Site.slug == slug)).first()
+        if site is None:
+            raise click.ClickException(f"there is no site {slug!r}")
+        return site
+
+    def clock(text: str) -> time:
+        try:
+            return time.fromisoformat(text)
+        except ValueError:
+            raise click.ClickException(f"{text!r} is not a time like 08:00") from None
+
+    @app.cli.group()
+    def rules():
+        """Booking rules per site and item type."""
+
+    @rules.command("show")
+    @click.argument("site_slug")
+    def rules_show(site_slug):
+        site = site_by_slug(site_slug)
+        for rule in db.session.scalars(db.select(BookingRule).where(BookingRule.site_id == site.id)):
+            click.echo(f"{rule.item_type.code}: loan {rule.min_loan_minutes}-{rule.max_loan_minutes} min, "
+                       f"up to {rule.max_days_ahead} days ahead, lead {rule.lead_minutes} min, "
+                       f"{rule.max_active_per_person} active per person, chain gap "
+                       f"{rule.chain_gap_minutes} min, pickup window {rule.pickup_window_minutes} min")
+        for hours in db.session.scalars(db.select(OpeningHours).where(
+                OpeningHours.site_id == site.id).order_by(OpeningHours.weekday)):
+            click.echo(f"weekday {hours.weekday}: {hours.opens:%H:%M}-{hours.closes:%H:%M}")
+        for day in db.session.scalars(db.select(SpecialDay).where(SpecialDay.site_id == site.id)
+                                      .order_by(SpecialDay.day)):
+            hours = f"{day.opens:%H:%M}-{day.closes:%H:%M}" if day.opens else "closed"
+            click.echo(f"{day.day}: {hours} {day.note or ''}")
+
+    @rules.command("set")
+    @click.argument("site_slug")
+    @click.argument("item_type")
+    @click.option("--min-loan-minutes", type=click.IntRange(1))
+    @click.option("--max-loan-minutes", type=click.IntRange(1))
+    @click.option("--max-days-ahead", type=click.IntRange(0))
+    @click.option("--lead-minutes", type=click.IntRange(0))
+    @click.option("--max-active-per-person", type=click.IntRange(1))
+    @click.option("--chain-gap-minutes", type=click.IntRange(0))
+    @click.option("--pickup-window-minutes", type=click.IntRange(1))
+    def rules_set(site_slug, item_type, **values):
+        site = site_by_slug(site_slug)
+        kind = db.session.scalars(db.select(ItemType).where(ItemType.code == item_type)).first()
+        if kind is None:
+            raise click.ClickException(f"there is no item type {item_type!r}")
+        rule = db.session.scalars(db.select(BookingRule).where(
+            BookingRule.site_id == site.id, BookingRule.item_type_id == kind.id)).first()
+        if rule is None:
+            rule = BookingRule(site=site, item_type=kind, min_loan_minutes=30,
+                               max_loan_minutes=8 * 60, max_days_ahead=30, lead_minutes=0,
+                               max_active_per_person=2, chain_gap_minutes=120,
+                               pickup_window_minutes=60)
+            db.session.add(rule)
+        for name, value in values.items():
+            if value is not None:
+                setattr(rule, name, value)
+        try:
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise click.ClickException("these values do not fit together (e.g. min above max)")
+        click.echo("saved")
+
+    @app.cli.command("hours")
+    @click.argument("site_slug")
+    @click.argument("weekday_or_date")
+    @click.argument("opens", required=False)
+    @click.argument("closes", required=False)
+    @click.option("--note", default=None, help="why a date is special")
+    def hours_command(site_slug, weekday_or_date, opens, closes, note):
+        """Opening hours: WEEKDAY (0 = Monday) or DATE (2026-12-24), then OPENS CLOSES;
+        without times the weekday or date is closed."""
+        site = site_by_slug(site_slug)
+        start, end = (clock(opens), clock(closes)) if opens and closes else (None, None)
+        if (opens or closes) and not (opens and closes):
+            raise click.ClickException("give both times, or none for closed")
+        if start and end <= start:
+            raise click.ClickException("closing must be after opening")
+        if weekday_or_date.isdigit() and len(weekday_or_date) == 1:
+            weekday = int(weekday_or_date)
+            if weekday > 6:
+                raise click.ClickException("weekday is 0 (Monday) to 6 (Sunday)")
+            row = db.session.scalars(db.select(OpeningHours).where(
+                OpeningHours.site_id == site.id, OpeningHours.weekday == weekday)).first()
+            if start is None:
+                if row:
+                    db.session.delete(row)
+            elif row:
+                row.opens, row.closes = start, end
+            else:
+                db.session.add(OpeningHours(site=site, weekday=weekday, opens=start, closes=end))
+        else:
+            try:
+                day = date.fromisoformat(weekday_or_date)
+            except ValueError:
+                raise click.ClickException("give a weekday 0-6 or a date like 2026-12-24") from None
+            row = db.session.scalars(db.select(SpecialDay).where(
+                SpecialDay.site_id == site.id, SpecialDay.day == day)).first() or SpecialDay(
+                site_id=site.id, day=day)
+            row.opens, row.closes, row.note = start, end, note
+            db.session.add(row)
+        db.session.commit()
+        click.echo("saved")
