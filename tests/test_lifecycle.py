@@ -152,3 +152,28 @@ def test_the_scheduler_holds_every_job_once(app):
 def test_now_helper_is_naive_utc():
     with freeze_time("2026-03-29 01:30:00"):
         assert utcnow() == datetime(2026, 3, 29, 1, 30)
+
+
+def test_two_schedulers_at_once_change_each_reservation_once(any_app):
+    """Even two scheduler processes started by mistake record each no-show once."""
+    import threading
+    with freeze_time(BOOKED_AT):
+        rids = [book(any_app, start=datetime(2026, 6, 10, 8 + n % 4), email=None,
+                     code=("rollator", "bollerwagen")[n // 4]) for n in range(8)]
+    barrier = threading.Barrier(2)
+    results = []
+
+    def scheduler():
+        barrier.wait()
+        results.append(run_jobs(any_app, ("expire_no_shows",))["expire_no_shows"])
+    with freeze_time("2026-06-11 00:00:00"):
+        threads = [threading.Thread(target=scheduler) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert sum(results) == len(rids) and -1 not in results
+    with any_app.app_context():
+        changes = db.session.scalars(db.select(ReservationEvent).where(
+            ReservationEvent.to_state == "no_show")).all()
+        assert sorted(e.reservation_id for e in changes) == sorted(rids)
