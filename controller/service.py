@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import serial
 
 import signed_code
-from controller.board import LinkError, Timing, make_driver
+from hardware.drivers import LinkError, Timing, make_driver
 from controller.decide import Decision, decide
 from controller.doors import DoorTracker, Observation
 from controller.scanner import LineAssembler
@@ -161,8 +161,9 @@ class LockerController:
         board, lock = self.store.compartments()[request.compartment]
         tracker = self._doors.setdefault(request.compartment, DoorTracker())
         try:
-            closed = driver.unlock(board, lock)
-            reply = "closed" if closed else "open"
+            result = driver.unlock(board, lock)
+            reply = ("none" if not result.replied else "unknown" if result.door_closed is None
+                     else "closed" if result.door_closed else "open")
         except LinkError as error:
             # Never pulse again on our own: the next state poll tells what happened.
             logger.warning("unlock of compartment %s: %s", request.compartment, error)
@@ -179,7 +180,7 @@ class LockerController:
             by_board.setdefault(board, []).append((number, lock))
         for board, members in sorted(by_board.items()):
             try:
-                doors = driver.read_doors(board)
+                doors = driver.read_board(board).doors
             except LinkError as error:
                 self._board_failed(board, error)
                 continue

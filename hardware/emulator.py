@@ -1,56 +1,46 @@
-"""Emulated family A lock boards on a pseudo-terminal, and an emulated QR scanner.
+"""Emulated lock boards of family A or B on a pseudo-terminal, and an emulated QR scanner.
 
 The controller opens ``BoardEmulator.port`` with pyserial exactly as it would open
-``/dev/ttyUSB0``. Visitors' actions (close a door, force one open) and what a test
-wants to know (frames received) go through this Python API, never through the
-data stream.
+``/dev/ttyUSB0``. Visitors' actions (open, close, force a door, put an item in) and faults
+(corrupted bytes, lost or slow replies, silence, power loss, a stuck lock, a bouncing
+contact, the disputed variants) are switched through this Python API or the command line,
+never through the data stream.
 """
 from __future__ import annotations
 
 import logging
+import random
 import select
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from hardware import family_a
+from hardware.emulator_boards import BUSES, EmulatedBoard
 from hardware.pty_port import PtyPort
 
 logger = logging.getLogger(__name__)
 wire_log = logging.getLogger("hardware.wire.emulator")
 
+__all__ = ["BoardEmulator", "EmulatedBoard", "Faults", "Frame", "ScannerEmulator"]
+
 
 @dataclass
-class EmulatedBoard:
-    address: int
-    channels: int = 8
-    # True means the door of that lock is closed.
-    doors: dict[int, bool] = field(default_factory=dict)
-    # Feedback contacts wired the other way round (a per-cabinet setting in real life).
-    inverted_polarity: bool = False
-
-    def __post_init__(self) -> None:
-        for lock in range(1, self.channels + 1):
-            self.doors.setdefault(lock, True)
-
-    def state_bits(self) -> int:
-        bits = 0
-        for lock, closed in self.doors.items():
-            if closed != self.inverted_polarity:
-                bits |= 1 << (lock - 1)
-        return bits
-
-    def feedback(self, lock: int) -> int:
-        closed = self.doors.get(lock, True) != self.inverted_polarity
-        return family_a.FEEDBACK_CLOSED if closed else family_a.FEEDBACK_OPEN
+class Faults:
+    corrupt_probability: float = 0.0  # flip the bits of one byte of a reply
+    drop_probability: float = 0.0  # carry out the request but send no reply
+    reply_delay: float = 0.0  # seconds before each reply
+    silent: bool = False  # answer nothing (a cut cable)
+    unlock_without_reply: bool = False  # disputed variant: pulse, but say nothing
+    unsolicited_probability: float = 0.0  # an unasked frame before a reply
 
 
 @dataclass(frozen=True)
 class Frame:
-    at: float
+    at: float  # time.time()
     direction: str  # "rx": from the controller to the board, "tx": the board's reply
     data: bytes
+    monotonic: float = 0.0
 
     def hex(self) -> str:
         return self.data.hex(" ").upper()
@@ -60,16 +50,23 @@ class Frame:
 
 
 class BoardEmulator:
-    """One or more family A boards sharing one bus on one pty."""
+    """One or more boards of one family sharing one bus on one pty."""
 
-    def __init__(self, boards: list[EmulatedBoard] | None = None, *,
+    def __init__(self, boards: list[EmulatedBoard] | None = None, *, family: str = "A",
                  pulse_seconds: float = 0.5, door_springs_open: bool = True,
-                 history: int = 200) -> None:
-        self.boards = {b.address: b for b in (boards or [EmulatedBoard(1)])}
+                 faults: Faults | None = None, seed: int | None = None, history: int = 200) -> None:
+        self.family = family.upper()
+        self.bus = BUSES[self.family]
+        default = EmulatedBoard(1 if self.family == "A" else 0, 8 if self.family == "A" else 16)
+        self.boards = {b.address: b for b in (boards or [default])}
         self.pulse_seconds = pulse_seconds
         self.door_springs_open = door_springs_open
+        self.faults = faults or Faults()
+        self.powered = True
+        self._rng = random.Random(seed)
         self._frames: deque[Frame] = deque(maxlen=history)
         self._all_rx: list[bytes] = []
+        self.requests_seen = 0
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._pty = PtyPort()
@@ -78,6 +75,10 @@ class BoardEmulator:
     @property
     def port(self) -> str:
         return self._pty.path
+
+    @property
+    def baudrate(self) -> int:
+        return self.bus.baudrate
 
     def start(self) -> "BoardEmulator":
         self._thread.start()
@@ -94,41 +95,81 @@ class BoardEmulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # Visitors' actions -------------------------------------------------------
+    # Visitors' actions ---------------------------------------------------------------------
     def close_door(self, lock: int, board: int | None = None) -> None:
-        self._set_door(board, lock, closed=True)
+        self._set(board, lock, "doors", True)
 
     def open_door(self, lock: int, board: int | None = None) -> None:
-        """Open a door by hand (forced, or after an unlock that did not spring it)."""
-        self._set_door(board, lock, closed=False)
+        """Open a door by hand: after an unlock that did not spring it, or forced."""
+        self._set(board, lock, "doors", False)
+
+    force_door = open_door
+
+    def put_item(self, lock: int, board: int | None = None) -> None:
+        self._set(board, lock, "items", True)
+
+    def take_item(self, lock: int, board: int | None = None) -> None:
+        self._set(board, lock, "items", False)
 
     def door_closed(self, lock: int, board: int | None = None) -> bool:
         with self._changed:
             return self._board(board).doors[lock]
 
+    def item_present(self, lock: int, board: int | None = None) -> bool:
+        with self._changed:
+            return self._board(board).items[lock]
+
+    # Faults -----------------------------------------------------------------------------------
+    def power_off(self) -> None:
+        with self._changed:
+            self.powered = False
+
+    def power_on(self) -> None:
+        with self._changed:
+            self.powered = True
+
+    def stick_lock(self, lock: int, board: int | None = None, stuck: bool = True) -> None:
+        with self._changed:
+            (self._board(board).stuck_locks.add if stuck else self._board(board).stuck_locks.discard)(lock)
+
+    def bounce_door(self, lock: int, board: int | None = None, readings: int = 6) -> None:
+        """The contact of ``lock`` flickers for the next ``readings`` state readings."""
+        with self._changed:
+            self._board(board).bouncing[lock] = readings
+
+    def set_polarity(self, inverted: bool) -> None:
+        with self._changed:
+            for board in self.boards.values():
+                board.inverted_polarity = inverted
+
+    # What tests and the bench look at ----------------------------------------------------------
     def _board(self, board: int | None) -> EmulatedBoard:
         return self.boards[board] if board is not None else next(iter(self.boards.values()))
 
-    def _set_door(self, board: int | None, lock: int, *, closed: bool) -> None:
+    def _set(self, board: int | None, lock: int, what: str, value: bool) -> None:
         with self._changed:
             target = self._board(board)
             if lock not in target.doors:
                 raise ValueError(f"board {target.address} has no lock {lock}")
-            target.doors[lock] = closed
+            getattr(target, what)[lock] = value
             self._changed.notify_all()
 
-    # What tests and the demo page look at -------------------------------------
     def frames(self) -> list[Frame]:
         with self._changed:
             return list(self._frames)
 
     def received(self) -> list[bytes]:
-        """Every request frame the boards received, oldest first."""
+        """Every request frame the bus carried, oldest first."""
         with self._changed:
             return list(self._all_rx)
 
     def unlocks_received(self) -> list[bytes]:
-        return [f for f in self.received() if f[0] == family_a.UNLOCK_HEADER]
+        return [f for f in self.received() if self.bus.describe(self.bus.decode_request(f)[0])[0] == "unlock"]
+
+    def pulses(self) -> dict[int, list[int]]:
+        """Board address -> locks actually pulsed, in order."""
+        with self._changed:
+            return {address: list(b.pulses) for address, b in self.boards.items()}
 
     def wait_for(self, predicate, timeout: float = 5.0) -> bool:
         """Wait until ``predicate(self)`` holds or the deadline passes."""
@@ -141,7 +182,7 @@ class BoardEmulator:
                 self._changed.wait(remaining)
             return True
 
-    # The board side of the line -------------------------------------------------
+    # The board side of the line -------------------------------------------------------------
     def _serve(self) -> None:
         buffer = b""
         while not self._stop.is_set():
@@ -153,7 +194,7 @@ class BoardEmulator:
                 continue
             buffer += self._pty.read_available()
             while buffer:
-                request, consumed = family_a.decode_request(buffer)
+                request, consumed = self.bus.decode_request(buffer)
                 if consumed == 0:
                     break
                 buffer = buffer[consumed:]
@@ -166,43 +207,59 @@ class BoardEmulator:
     def _record(self, direction: str, data: bytes) -> None:
         wire_log.debug("%s %s", ">>>" if direction == "rx" else "<<<", data.hex(" "))
         with self._changed:
-            self._frames.append(Frame(time.time(), direction, data))
+            self._frames.append(Frame(time.time(), direction, data, time.monotonic()))
             if direction == "rx":
                 self._all_rx.append(data)
+                self.requests_seen += 1
             self._changed.notify_all()
 
-    def _handle(self, request: family_a.Request) -> None:
+    def _handle(self, request) -> None:
         self._record("rx", request.encode())
-        board = self.boards.get(request.board)
-        if board is None:
-            return  # another board's address: stay silent, as on a shared bus
-        if request.is_unlock:
-            if request.lock not in board.doors:
+        kind, address, lock = self.bus.describe(request)
+        with self._changed:
+            board = self.boards.get(address)
+            if board is None or not self.powered:
+                return  # another board's address, or no power: silence, as on a real bus
+        if kind == "unlock":
+            if lock not in board.doors:
                 return
-            if self.pulse_seconds:
+            self._stop.wait(self.pulse_seconds)
+            with self._changed:
+                board.pulse(lock, self.door_springs_open)
+                self._changed.notify_all()
+                if self.faults.unlock_without_reply:
+                    return
+                reply = self.bus.lock_reply(request, board)
+        elif kind == "state_all":
+            with self._changed:
+                reply = self.bus.state_reply(request, board)
+        elif kind == "state_one" and lock in board.doors:
+            with self._changed:
+                reply = self.bus.lock_reply(request, board)
+        elif kind == "open_all":
+            for each in sorted(board.doors):
                 self._stop.wait(self.pulse_seconds)
-            with self._changed:
-                if self.door_springs_open:
-                    board.doors[request.lock] = False
-                reply = family_a.encode_lock_reply(request, board.feedback(request.lock))
-        elif request.is_state_all:
-            with self._changed:
-                reply = family_a.encode_state_reply(board.address, board.state_bits())
-        elif request.is_state_one:
-            if request.lock not in board.doors:
-                return
-            with self._changed:
-                reply = family_a.encode_lock_reply(request, board.feedback(request.lock))
-        elif request.is_open_all:
-            for lock in sorted(board.doors):
-                if self.pulse_seconds:
-                    self._stop.wait(self.pulse_seconds)
                 with self._changed:
-                    if self.door_springs_open:
-                        board.doors[lock] = False
-            reply = request.encode()
+                    board.pulse(each, self.door_springs_open)
+            reply = self.bus.open_all_reply(request, board)
         else:
             return  # optional commands this board does not have: no answer
+        self._reply(board, reply)
+
+    def _reply(self, board: EmulatedBoard, reply: bytes) -> None:
+        faults = self.faults
+        if faults.silent or self._rng.random() < faults.drop_probability:
+            return
+        if faults.reply_delay:
+            self._stop.wait(faults.reply_delay)
+        if self._rng.random() < faults.unsolicited_probability:
+            extra = self.bus.unsolicited(board, self._rng)
+            self._pty.write(extra)
+            self._record("tx", extra)
+            time.sleep(0.03)  # a separate burst: longer than the quiet time
+        if self._rng.random() < faults.corrupt_probability:
+            position = self._rng.randrange(len(reply))
+            reply = reply[:position] + bytes([reply[position] ^ self._rng.randint(1, 255)]) + reply[position + 1:]
         self._pty.write(reply)
         self._record("tx", reply)
 
@@ -213,6 +270,7 @@ class ScannerEmulator:
     def __init__(self, line_ending: bytes = b"\r") -> None:
         self._pty = PtyPort()
         self.line_ending = line_ending
+        self.last_write_monotonic = 0.0
 
     @property
     def port(self) -> str:
@@ -221,6 +279,7 @@ class ScannerEmulator:
     def scan(self, code: str | bytes) -> None:
         data = code.encode("utf-8") if isinstance(code, str) else code
         self._pty.write(data + self.line_ending)
+        self.last_write_monotonic = time.monotonic()
 
     def write_raw(self, data: bytes) -> None:
         self._pty.write(data)
