@@ -30,6 +30,9 @@ class Timing:
     response_timeout: float = 1.5
     quiet_time: float = 0.025
     transaction_gap: float = 0.005
+    # After a timeout or a bad frame the line must be quiet this long before the next
+    # request, so a reply that comes late is not taken for the answer to the next one.
+    recovery_quiet: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -161,8 +164,12 @@ class BoardDriver:
                 raise NoResponseError("no reply")
 
     def _drain(self) -> None:
-        """Rule 2: wait until the line has been quiet for the quiet time, then drop the input."""
-        deadline = time.monotonic() + self.timing.response_timeout
-        while time.monotonic() < deadline and self.port.read(64):
-            pass
+        """Rule 2: wait until the line has been quiet, then drop the input."""
+        now = time.monotonic()
+        deadline = now + self.timing.response_timeout + self.timing.recovery_quiet
+        quiet_since = now
+        while now < deadline and now - quiet_since < self.timing.recovery_quiet:
+            if self.port.read(64):
+                quiet_since = time.monotonic()
+            now = time.monotonic()
         self.port.reset_input_buffer()

@@ -1,6 +1,8 @@
 """Driver for family A "8A/80" XOR boards (addresses 1-31, up to 24 locks read at once)."""
 from __future__ import annotations
 
+import dataclasses
+
 from hardware import family_a as codec
 from hardware.drivers.base import BoardDriver, BoardState, NoResponseError, UnlockResult, register
 
@@ -38,8 +40,7 @@ class FamilyADriver(BoardDriver):
         """Service only: the board pulses every lock in turn, which takes seconds."""
         request = codec.Request(codec.UNLOCK_HEADER, board, 0, codec.UNLOCK_FUNC)
         slow = self.timing.response_timeout + 0.6 * self.channels
-        saved, self.timing = self.timing, type(self.timing)(slow, self.timing.quiet_time,
-                                                            self.timing.transaction_gap)
+        saved, self.timing = self.timing, dataclasses.replace(self.timing, response_timeout=slow)
         try:
             self._ask(request, board)
         finally:
