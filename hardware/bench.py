@@ -125,7 +125,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_command(args, driver, emulator) -> int:
     if args.command == "find":
-        found = driver.find_boards(args.addresses)
+        addresses = list(args.addresses or driver.addresses)
+        found = []
+        for index, address in enumerate(addresses, 1):
+            sys.stderr.write(f"\rasking address {address} ({index}/{len(addresses)}) ...")
+            sys.stderr.flush()
+            found += driver.find_boards([address])
+        sys.stderr.write("\n")
         if not found:
             print("No board answered. Check wiring (A/B not swapped), baud rate, family, and "
                   "that the board has power.")

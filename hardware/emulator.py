@@ -86,7 +86,8 @@ class BoardEmulator:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
         self._pty.close()
 
     def __enter__(self) -> "BoardEmulator":
