@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import serial
 
 import signed_code
-from hardware.drivers import LinkError, Timing, make_driver
+from hardware.drivers import LinkError, Timing, default_baudrate, make_driver
 from controller.decide import Decision, decide
 from controller.doors import DoorTracker, Observation
 from controller.scanner import LineAssembler
@@ -138,8 +138,10 @@ class LockerController:
     # The board line -------------------------------------------------------------------------
     def _board_loop(self) -> None:
         settings = self.settings
-        port = serial.serial_for_url(settings.board_port, baudrate=settings.board_baudrate)
-        timing = Timing(settings.response_timeout, settings.quiet_time, settings.transaction_gap)
+        port = serial.serial_for_url(settings.board_port, baudrate=settings.board_baudrate
+                                     or default_baudrate(settings.board_family))
+        timing = Timing(settings.response_timeout, settings.quiet_time, settings.transaction_gap,
+                        settings.recovery_quiet)
         driver = make_driver(settings.board_family, port, timing,
                              inverted_polarity=self.store.setting("inverted_polarity") == "1")
         next_poll = time.monotonic()

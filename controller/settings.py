@@ -14,7 +14,7 @@ class Settings:
     database: str = "instance/controller.sqlite"
     # Anything pyserial's serial_for_url opens: /dev/ttyUSB0, a pty, socket://host:port, loop://
     board_port: str = "/dev/ttyUSB0"
-    board_baudrate: int = 9600
+    board_baudrate: int = 0  # 0: the family's own (A 9600, B 19200)
     board_family: str = "A"
     scanner_port: str = "/dev/ttyACM0"
     scanner_baudrate: int = 9600
@@ -22,6 +22,7 @@ class Settings:
     response_timeout: float = 1.5
     quiet_time: float = 0.025
     transaction_gap: float = 0.005
+    recovery_quiet: float = 0.25
     # A door that has not opened this long after an unlock is reported as not opened.
     unlock_open_timeout: float = 20.0
     sync_interval: float = 10.0

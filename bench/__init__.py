@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its figures; run them as ``python -m bench.<name>``."""
