@@ -49,10 +49,11 @@ async function post(path, body) {
   const r = await fetch(path, {method: "POST", body: new URLSearchParams(body)});
   return r.json();
 }
-function doorButton(board, lock, closed) {
+function button(label, board, lock, action, kind) {
   const b = document.createElement("button");
-  b.textContent = closed ? "Force open" : "Close door";
-  b.onclick = () => post(`/door`, {board, lock, action: closed ? "open" : "close"}).then(refresh);
+  b.textContent = label;
+  b.dataset.key = `${board}-${lock}-${kind}`;
+  b.onclick = () => post(`/door`, {board, lock, action}).then(refresh);
   return b;
 }
 async function refresh() {
@@ -64,10 +65,10 @@ async function refresh() {
     const div = document.createElement("div");
     div.className = "door" + (d.closed ? "" : " open");
     div.innerHTML = `<b>Compartment ${d.lock}</b><br>board ${d.board}, lock ${d.lock}<br>` +
-      `door <strong>${d.closed ? "closed" : "OPEN"}</strong><br>`;
-    const b = doorButton(d.board, d.lock, d.closed);
-    b.dataset.key = `${d.board}-${d.lock}`;
-    div.appendChild(b);
+      `door <strong>${d.closed ? "closed" : "OPEN"}</strong><br>item ${d.item ? "inside" : "taken out"}<br>`;
+    div.appendChild(button(d.closed ? "Force open" : "Close door", d.board, d.lock, d.closed ? "open" : "close", "door"));
+    div.appendChild(document.createTextNode(" "));
+    div.appendChild(button(d.item ? "Take item" : "Put item in", d.board, d.lock, d.item ? "take" : "put", "item"));
     return div;
   }));
   if (focused) { const again = doors.querySelector(`[data-key="${focused}"]`); if (again) again.focus(); }
@@ -106,7 +107,7 @@ def make_handler(board: BoardEmulator, scanner: ScannerEmulator | None):
             if self.path == "/":
                 self._send(200, PAGE.encode(), "text/html; charset=utf-8")
             elif self.path == "/state.json":
-                doors = [{"board": b.address, "lock": lock, "closed": closed}
+                doors = [{"board": b.address, "lock": lock, "closed": closed, "item": b.items[lock]}
                          for b in board.boards.values() for lock, closed in sorted(b.doors.items())]
                 frames = board.frames()
                 # The steady state polls would push everything else off the list.
@@ -136,10 +137,9 @@ def make_handler(board: BoardEmulator, scanner: ScannerEmulator | None):
                     self._json(200, {"message": "Scanned."})
                 elif self.path == "/door":
                     board_no, lock = int(form.get("board", 0)), int(form.get("lock", 0))
-                    if form.get("action") == "close":
-                        board.close_door(lock, board_no)
-                    else:
-                        board.open_door(lock, board_no)
+                    actions = {"close": board.close_door, "open": board.open_door,
+                               "take": board.take_item, "put": board.put_item}
+                    actions[form.get("action", "")](lock, board_no)
                     self._json(200, {"message": "ok"})
                 else:
                     self._json(404, {"message": "no such action"})

@@ -88,3 +88,31 @@ def test_english_on_request(live_server, phone):
     page.goto(live_server)
     page.get_by_role("link", name="English").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Borrow a rollator or a handcart for free"
+
+
+def test_emulated_locker_page_works_with_the_keyboard(browser):
+    from hardware.emulator import BoardEmulator, EmulatedBoard, ScannerEmulator
+    from hardware.emulator_web import EmulatorPage
+    board = BoardEmulator([EmulatedBoard(1, 8)], pulse_seconds=0).start()
+    scanner = ScannerEmulator()
+    page_server = EmulatorPage(board, scanner, port=0).start()
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    try:
+        page = context.new_page()
+        page.goto(page_server.url)
+        page.get_by_role("button", name="Force open").first.wait_for()
+        page.get_by_role("button", name="Force open").first.focus()
+        page.keyboard.press("Enter")
+        page.get_by_role("button", name="Close door").first.wait_for()
+        assert board.door_closed(1) is False
+        # Focus stays on the same door's button after the page refreshes itself.
+        assert page.evaluate("document.activeElement.dataset.key") == "1-1-door"
+        page.get_by_label("Code or reservation link (what the QR holds)").fill("hello")
+        page.keyboard.press("Enter")
+        page.get_by_text("Scanned.").wait_for()
+        assert no_sideways_scrolling(page)
+    finally:
+        context.close()
+        page_server.stop()
+        board.stop()
+        scanner.close()
