@@ -47,6 +47,7 @@ class LockerController:
         self._unlocks: queue.Queue[UnlockRequest] = queue.Queue()
         self._doors: dict[int, DoorTracker] = {}
         self._board_failures: dict[int, int] = {}
+        self._board_retry_at: dict[int, float] = {}
         self._threads: list[threading.Thread] = []
         self.server_reachable = threading.Event()
         self.synced = threading.Event()
@@ -181,6 +182,8 @@ class LockerController:
         for number, (board, lock) in self.store.compartments().items():
             by_board.setdefault(board, []).append((number, lock))
         for board, members in sorted(by_board.items()):
+            if time.monotonic() < self._board_retry_at.get(board, 0.0):
+                continue  # offline: asked again only after its back-off
             try:
                 doors = driver.read_board(board).doors
             except LinkError as error:
@@ -189,6 +192,7 @@ class LockerController:
             if self._board_failures.get(board, 0) >= OFFLINE_AFTER_FAILURES:
                 self._event("board_online", detail={"board": board})
             self._board_failures[board] = 0
+            self._board_retry_at.pop(board, None)
             now = time.monotonic()
             for number, lock in members:
                 tracker = self._doors.setdefault(number, DoorTracker())
@@ -196,10 +200,16 @@ class LockerController:
                                                      self.settings.unlock_open_timeout))
 
     def _board_failed(self, board: int, error: Exception) -> None:
+        """Rule 5: report a board that stops answering and ask it again with back-off, so
+        its timeouts do not hold up the other boards on the bus."""
         failures = self._board_failures.get(board, 0) + 1
         self._board_failures[board] = failures
         if failures == OFFLINE_AFTER_FAILURES:
             self._event("board_offline", detail={"board": board, "error": str(error)})
+        if failures >= OFFLINE_AFTER_FAILURES:
+            pause = min(self.settings.poll_interval * 2 ** (failures - OFFLINE_AFTER_FAILURES + 1),
+                        self.settings.max_backoff)
+            self._board_retry_at[board] = time.monotonic() + pause
 
     def _record(self, compartment: int, observations: list[Observation]) -> None:
         for observation in observations:

@@ -1,5 +1,6 @@
 """Book over HTTP, scan through a real pty, see the unlock frame on the emulated board,
 and the pickup and return reach the server."""
+import time
 from datetime import datetime, timedelta, timezone
 
 import requests
@@ -160,3 +161,24 @@ def test_wrong_token_gets_401_and_keeps_events(tmp_path, live_server, emulator, 
         wait_until(lambda: not ctl.server_reachable.is_set() and ctl.store.outbox_length() == 1)
     finally:
         ctl.stop()
+
+
+def test_a_board_that_stops_answering_is_reported_and_asked_less_often(
+        app, live_server, emulator, scanner, controller):
+    wait_until(lambda: emulator.requests_seen > 3, message="polling")
+    emulator.power_off()
+    wait_until(lambda: "board_offline" in kinds_seen(controller), timeout=20,
+               message="board reported offline")
+    with app.app_context():
+        wait_until(lambda: db.session.scalar(db.select(db.func.count()).select_from(
+            ControllerEvent).where(ControllerEvent.kind == "board_offline")) == 1,
+            message="offline event on the server")
+    # Back-off: each further failure doubles the pause before the board is asked again.
+    wait_until(lambda: controller._board_failures.get(1, 0) >= 5, timeout=20)
+    poll = controller.settings.poll_interval
+    pause = controller._board_retry_at[1] - time.monotonic()
+    assert poll * 2 < pause <= controller.settings.max_backoff
+    assert len([e for e in kinds_seen(controller) if e == "board_offline"]) == 1
+    emulator.power_on()
+    wait_until(lambda: "board_online" in kinds_seen(controller), timeout=20,
+               message="board back")
