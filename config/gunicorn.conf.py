@@ -9,6 +9,8 @@ threads = 4
 # Longer than the controllers' sync interval, so a kept-alive connection is not closed
 # just as a controller reuses it.
 keepalive = 75
-graceful_timeout = 5
+# Longer than the controllers' long poll for remote commands (command_wait, 20 s), so a
+# restart lets those requests end instead of killing them.
+graceful_timeout = int(os.environ.get("LOCKER_GRACEFUL_TIMEOUT", "30"))
 accesslog = os.environ.get("LOCKER_ACCESS_LOG") or None
 loglevel = "warning"

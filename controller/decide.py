@@ -1,5 +1,6 @@
-"""Whether a scanned code opens a door: decided offline, from the code's signature and
-window and from what this controller has synced or seen since. Pure: no I/O."""
+"""Whether a code opens a door: decided offline, from the QR code's signature and window,
+or from the synced list of numeric codes, and from what this controller has synced or seen
+since. Pure: no I/O."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import Callable
 import signed_code
 from controller.store import LocalReservation
 
-# Server states after which a code opens nothing any more.
+# States after which a code opens nothing any more.
 _REVOKED = {"cancelled": "cancelled", "no_show": "no_show", "returned": "returned"}
 _OUT = ("picked_up", "overdue")
 
@@ -25,7 +26,7 @@ class Decision:
 
 def decide(text: str, *, public_keys: dict, cabinet_id: int | None,
            lookup: Callable[[int], LocalReservation | None], now: datetime) -> Decision:
-    """``lookup`` gives what this controller knows of a reservation id, if anything."""
+    """A scanned QR code. ``lookup`` gives what this controller knows of a reservation id."""
     token = signed_code.extract_token(text)
     if token is None:
         return Decision(False, "not_a_code")
@@ -35,20 +36,37 @@ def decide(text: str, *, public_keys: dict, cabinet_id: int | None,
         claims = signed_code.verify(token, public_keys)
     except signed_code.InvalidCode as error:
         return Decision(False, error.reason)
-    refused = lambda reason: Decision(False, reason, claims.reservation_id, claims.compartment)  # noqa: E731
     if claims.cabinet_id != cabinet_id:
-        return refused("other_cabinet")
-    local = lookup(claims.reservation_id)
-    compartment = local.compartment if local and local.compartment else claims.compartment
+        return Decision(False, "other_cabinet", claims.reservation_id, claims.compartment)
+    return judge(claims.reservation_id, claims.compartment, lookup(claims.reservation_id),
+                 claims.valid_from, claims.valid_until, now)
+
+
+def decide_numeric(local: LocalReservation | None, now: datetime) -> Decision:
+    """A numeric code typed on the keypad, already found in the synced list (or not)."""
+    if local is None or not local.valid_from or not local.valid_until or not local.compartment:
+        return Decision(False, "unknown_code")
+    return judge(local.id, local.compartment, local, _parse(local.valid_from),
+                 _parse(local.valid_until), now)
+
+
+def judge(reservation_id: int, compartment: int, local: LocalReservation | None,
+          valid_from: datetime, valid_until: datetime, now: datetime) -> Decision:
+    if local and local.compartment:
+        compartment = local.compartment  # a synced reassignment overrides the code
     states = {local.server_state, local.local_state} if local else set()
     for state, reason in _REVOKED.items():
         if state in states:
-            return refused(reason)
+            return Decision(False, reason, reservation_id, compartment)
     if states & set(_OUT):
         # Out with the visitor: the same code opens for the return at any time, late or not.
-        return Decision(True, "return", claims.reservation_id, compartment, "return")
-    if now < claims.valid_from:
-        return refused("too_early")
-    if now >= claims.valid_until:
-        return refused("expired")
-    return Decision(True, "pickup", claims.reservation_id, compartment, "pickup")
+        return Decision(True, "return", reservation_id, compartment, "return")
+    if now < valid_from:
+        return Decision(False, "too_early", reservation_id, compartment)
+    if now >= valid_until:
+        return Decision(False, "expired", reservation_id, compartment)
+    return Decision(True, "pickup", reservation_id, compartment, "pickup")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,14 +1,23 @@
-"""What a door is doing, from debounced readings and the unlocks we sent. Pure."""
+"""A compartment's state machine, driven by debounced door (and item) readings and by the
+unlocks we send. Pure: no I/O; the service stores ``to_dict()`` after every change so a
+restart carries on where the last run stopped.
+
+States: locked -> unlocking -> open -> closed_after_pickup / closed_after_return, and
+fault (an unlock that did not open the door). Events say only what was observed.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+
+LOCKED, UNLOCKING, OPEN = "locked", "unlocking", "open"
+CLOSED_AFTER_PICKUP, CLOSED_AFTER_RETURN, FAULT = "closed_after_pickup", "closed_after_return", "fault"
 
 
 @dataclass
 class PendingUnlock:
     reservation_id: int | None
-    purpose: str  # "pickup", "return"
-    sent_at: float
+    purpose: str  # "pickup", "return", "remote"
+    sent_at: float  # wall-clock seconds (survives a restart)
     opened: bool = False
 
 
@@ -20,41 +29,73 @@ class Observation:
 
 
 class DoorTracker:
-    """One compartment's door. A door counts as opened or closed only after two readings
-    in a row agree (feedback contacts bounce)."""
+    """One compartment's door. It counts as opened or closed only after two readings in a
+    row agree (feedback contacts bounce)."""
 
     def __init__(self) -> None:
-        self.closed: bool | None = None  # the debounced state; None before two readings agree
-        self._last_reading: bool | None = None
+        self.closed: bool | None = None  # debounced; None before two readings agree
+        self.state = LOCKED
         self.pending: PendingUnlock | None = None
+        self.opened_at: float | None = None
+        self.left_open_reported = False
+        self._last_reading: bool | None = None
 
+    # Persistence ------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"closed": self.closed, "state": self.state, "opened_at": self.opened_at,
+                "left_open_reported": self.left_open_reported,
+                "pending": asdict(self.pending) if self.pending else None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DoorTracker":
+        tracker = cls()
+        tracker.closed = data.get("closed")
+        tracker.state = data.get("state", LOCKED)
+        tracker.opened_at = data.get("opened_at")
+        tracker.left_open_reported = bool(data.get("left_open_reported"))
+        tracker.pending = PendingUnlock(**data["pending"]) if data.get("pending") else None
+        return tracker
+
+    # What we do -------------------------------------------------------------------------------
     def unlock_sent(self, reservation_id: int | None, purpose: str, now: float) -> list[Observation]:
         self.pending = PendingUnlock(reservation_id, purpose, now)
         if self.closed is False:
             # Already reading open (perhaps a broken cable): the visitor has access now.
-            return self._opened(detail={"already_open": True})
+            return self._opened(now, detail={"already_open": True})
+        self.state = UNLOCKING
         return []
 
-    def reading(self, closed: bool, now: float, open_timeout: float) -> list[Observation]:
+    # What the board says ------------------------------------------------------------------------
+    def reading(self, closed: bool, now: float, open_timeout: float, *,
+                item_present: bool | None = None, left_open_after: float | None = None) -> list[Observation]:
         agreed = closed == self._last_reading
         self._last_reading = closed
         observations: list[Observation] = []
         if agreed and closed != self.closed:
             first = self.closed is None
             self.closed = closed
-            if not first:
-                observations += self._closed() if closed else self._opened()
-            elif not closed and self.pending:
-                observations += self._opened()
+            if closed and not first:
+                observations += self._closed(item_present)
+            elif not closed and (not first or self.pending):
+                observations += self._opened(now)
+            elif not closed:
+                self.state, self.opened_at = OPEN, now  # open when we started: nothing new
         pending = self.pending
         if pending and not pending.opened and now - pending.sent_at > open_timeout:
             self.pending = None
+            self.state = FAULT
             observations.append(Observation("unlock_failed", pending.reservation_id,
-                                            {"purpose": pending.purpose,
-                                             "why": "door did not open"}))
+                                            {"purpose": pending.purpose, "why": "door did not open"}))
+        if (self.closed is False and left_open_after is not None and not self.left_open_reported
+                and self.opened_at is not None and now - self.opened_at > left_open_after):
+            self.left_open_reported = True
+            observations.append(Observation(
+                "door_left_open", pending.reservation_id if pending else None,
+                {"open_seconds": round(now - self.opened_at)}))
         return observations
 
-    def _opened(self, detail: dict | None = None) -> list[Observation]:
+    def _opened(self, now: float, detail: dict | None = None) -> list[Observation]:
+        self.state, self.opened_at, self.left_open_reported = OPEN, now, False
         pending = self.pending
         if pending is None:
             return [Observation("door_forced")]
@@ -66,12 +107,24 @@ class DoorTracker:
             observations.append(Observation("pickup", pending.reservation_id))
         return observations
 
-    def _closed(self) -> list[Observation]:
+    def _closed(self, item_present: bool | None) -> list[Observation]:
         pending = self.pending
         reservation_id = pending.reservation_id if pending else None
-        observations = [Observation("door_closed", reservation_id)]
+        detail = {} if item_present is None else {"item_present": item_present}
+        observations = [Observation("door_closed", reservation_id, detail)]
+        self.opened_at = None
+        self.state = LOCKED
         if pending and pending.opened:
             self.pending = None
-            if pending.purpose == "return":
-                observations.append(Observation("return", reservation_id))
+            if pending.purpose == "pickup":
+                self.state = CLOSED_AFTER_PICKUP
+            elif pending.purpose == "return":
+                if item_present is False:
+                    # The door closed on an empty compartment: not a return. The code still
+                    # opens for the return; staff are told.
+                    observations.append(Observation("return_incomplete", reservation_id,
+                                                    {"why": "no item in the compartment"}))
+                else:
+                    self.state = CLOSED_AFTER_RETURN
+                    observations.append(Observation("return", reservation_id, detail))
         return observations

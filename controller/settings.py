@@ -30,6 +30,15 @@ class Settings:
     max_backoff: float = 60.0
     scanner_max_line: int = 512
     scanner_debounce: float = 1.0
+    # A keypad for the numeric codes (digits and Enter on a serial line); empty: none.
+    keypad_port: str = ""
+    keypad_baudrate: int = 9600
+    keypad_max_attempts: int = 3  # wrong codes in a row before the keypad locks
+    keypad_lock_seconds: float = 30.0  # first lock; it doubles with every further lock
+    # Alerts for staff.
+    door_open_alert: float = 180.0  # a door open longer than this
+    server_unreachable_alert: float = 600.0  # the server unreachable longer than this
+    command_wait: float = 20.0  # long poll for remote commands
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None,

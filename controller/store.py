@@ -9,6 +9,7 @@ import json
 import sqlite3
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,12 +32,24 @@ CREATE TABLE IF NOT EXISTS reservation (
     local_state TEXT,
     compartment INTEGER,
     valid_from TEXT,
-    valid_until TEXT
+    valid_until TEXT,
+    code_hash TEXT
 );
+CREATE INDEX IF NOT EXISTS reservation_code ON reservation(code_hash);
 CREATE TABLE IF NOT EXISTS compartment (
     number INTEGER PRIMARY KEY,
     board INTEGER NOT NULL,
     lock INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS door (
+    compartment INTEGER PRIMARY KEY,
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS remote_command (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    received_at TEXT NOT NULL,
+    outcome TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS signing_key (key_id INTEGER PRIMARY KEY, public_key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS setting (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,6 +62,8 @@ class LocalReservation:
     server_state: str | None
     local_state: str | None
     compartment: int | None
+    valid_from: str | None = None
+    valid_until: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,15 +102,61 @@ class Store:
 
     # Outbox ---------------------------------------------------------------------------
     def add_event(self, kind: str, *, occurred_at: datetime, reservation_id: int | None = None,
-                  compartment: int | None = None, detail: dict | None = None) -> str:
+                  compartment: int | None = None, detail: dict | None = None,
+                  door: dict | None = None, local_state: str | None = None) -> str:
+        """Append an event; in the same transaction store the compartment's door state and
+        the reservation's local state when given, so a crash never splits them."""
         key = uuid.uuid4().hex
-        with self._lock:
+        with self._transaction():
             self._db.execute(
                 "INSERT INTO outbox (idempotency_key, kind, occurred_at, reservation_id,"
                 " compartment, detail) VALUES (?, ?, ?, ?, ?, ?)",
                 (key, kind, _iso(occurred_at), reservation_id, compartment,
                  json.dumps(detail or {}, sort_keys=True)))
+            if door is not None:
+                self._save_door(compartment, door)
+            if local_state is not None and reservation_id is not None:
+                self._set_local_state(reservation_id, local_state)
         return key
+
+    @contextmanager
+    def _transaction(self):
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def save_door(self, compartment: int, door: dict) -> None:
+        with self._lock:
+            self._save_door(compartment, door)
+
+    def _save_door(self, compartment: int, door: dict) -> None:
+        self._db.execute("INSERT INTO door (compartment, state) VALUES (?, ?) ON CONFLICT"
+                         "(compartment) DO UPDATE SET state = excluded.state",
+                         (compartment, json.dumps(door, sort_keys=True)))
+
+    def doors(self) -> dict[int, dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT compartment, state FROM door").fetchall()
+        return {compartment: json.loads(state) for compartment, state in rows}
+
+    # Remote commands: carried out at most once, whatever restarts happen ---------------------
+    def claim_command(self, command_id: str, seq: int, at: datetime, outcome: str) -> bool:
+        """Record a command before acting on it. False when it was seen before."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO remote_command (id, seq, received_at, outcome) VALUES (?, ?, ?, ?)",
+                (command_id, seq, _iso(at), outcome))
+            return cursor.rowcount == 1
+
+    def last_command_seq(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT max(seq) FROM remote_command").fetchone()
+        return row[0] or 0
 
     def unsent_events(self, limit: int = 100) -> list[OutboxEvent]:
         with self._lock:
@@ -124,8 +185,7 @@ class Store:
     def apply_sync(self, document: dict) -> int:
         """Store one page of the server's sync answer in one transaction; return the cursor."""
         cabinet = document["cabinet"]
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
+        with self._transaction():
             self._db.execute("DELETE FROM compartment")
             self._db.executemany("INSERT INTO compartment (number, board, lock) VALUES (?, ?, ?)",
                                  [(c["number"], c["board"], c["lock"]) for c in cabinet["compartments"]])
@@ -134,16 +194,19 @@ class Store:
                                  [(int(k), v) for k, v in document["keys"].items()])
             for r in document["reservations"]:
                 self._db.execute(
-                    "INSERT INTO reservation (id, server_state, compartment, valid_from, valid_until)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
+                    "INSERT INTO reservation (id, server_state, compartment, valid_from, valid_until,"
+                    " code_hash) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
                     " server_state = excluded.server_state, compartment = excluded.compartment,"
-                    " valid_from = excluded.valid_from, valid_until = excluded.valid_until",
-                    (r["id"], r["state"], r["compartment"], r["valid_from"], r["valid_until"]))
+                    " valid_from = excluded.valid_from, valid_until = excluded.valid_until,"
+                    " code_hash = excluded.code_hash",
+                    (r["id"], r["state"], r["compartment"], r["valid_from"], r["valid_until"],
+                     r.get("code_hash")))
             self._set("cabinet_id", str(cabinet["id"]))
             self._set("inverted_polarity", "1" if cabinet.get("inverted_polarity") else "0")
+            if document.get("code_salt"):
+                self._set("code_salt", document["code_salt"])
             self._set("sync_cursor", str(document["cursor"]))
             self._set("last_sync", _iso(datetime.now(timezone.utc)))
-            self._db.execute("COMMIT")
         return int(document["cursor"])
 
     def _set(self, name: str, value: str) -> None:
@@ -176,12 +239,26 @@ class Store:
     def reservation(self, reservation_id: int) -> LocalReservation | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, server_state, local_state, compartment FROM reservation WHERE id = ?",
-                (reservation_id,)).fetchone()
+                "SELECT id, server_state, local_state, compartment, valid_from, valid_until"
+                " FROM reservation WHERE id = ?", (reservation_id,)).fetchone()
         return LocalReservation(*row) if row else None
+
+    def reservation_by_code_hash(self, code_hash: str) -> LocalReservation | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, server_state, local_state, compartment, valid_from, valid_until"
+                " FROM reservation WHERE code_hash = ? ORDER BY id DESC", (code_hash,)).fetchone()
+        return LocalReservation(*row) if row else None
+
+    def save_status(self, status: dict) -> None:
+        with self._lock:
+            self._set("status", json.dumps(status, sort_keys=True))
 
     def set_local_state(self, reservation_id: int, state: str) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT INTO reservation (id, local_state) VALUES (?, ?) ON CONFLICT(id)"
-                " DO UPDATE SET local_state = excluded.local_state", (reservation_id, state))
+            self._set_local_state(reservation_id, state)
+
+    def _set_local_state(self, reservation_id: int, state: str) -> None:
+        self._db.execute(
+            "INSERT INTO reservation (id, local_state) VALUES (?, ?) ON CONFLICT(id)"
+            " DO UPDATE SET local_state = excluded.local_state", (reservation_id, state))

@@ -74,7 +74,8 @@ def write_controller_config(path: Path, *, server: str, token: str, board: str, 
         'database = "controller.sqlite"\n'
         f'board_port = "{board}"\n'
         f'scanner_port = "{scanner}"\n'
-        "sync_interval = 2.0\n")
+        "sync_interval = 2.0\n"
+        "command_wait = 3.0\n")
 
 
 def wait_for_http(url: str, deadline_seconds: float, process: subprocess.Popen) -> bool:
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     config = data_dir / "controller.toml"
     write_controller_config(config, server=site, token=token, board=board.port, scanner=scanner.port)
 
-    child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    # The web site's graceful stop outlasts the controller's long poll (3 s here).
+    child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "LOCKER_GRACEFUL_TIMEOUT": "5"}
     python = sys.executable
     children = {
         "web site": subprocess.Popen(
@@ -169,11 +171,10 @@ def main(argv: list[str] | None = None) -> int:
                     stopping.set()
     finally:
         print("Stopping ...", flush=True)
-        # The controller first, so it does not report the site as gone; gunicorn takes
-        # SIGINT as "stop now".
+        # The controller first, so it does not report the site as gone.
         for name in ("controller", "scheduler", "web site"):
             if children[name].poll() is None:
-                children[name].send_signal(signal.SIGINT)
+                children[name].send_signal(signal.SIGTERM)
         for name, child in children.items():
             try:
                 child.wait(10)

@@ -71,6 +71,52 @@ def register_cli(app: Flask) -> None:
         back_in_service(db.session, found)
         click.echo("back in service")
 
+    @app.cli.command("open-compartment")
+    @click.argument("cabinet_id", type=int)
+    @click.argument("compartment", type=int)
+    @click.option("--by", "requested_by", default="staff (command line)")
+    @click.option("--reason", default=None)
+    @click.option("--ttl", default=60, help="seconds after which the locker must refuse it")
+    @click.option("--wait", default=5.0, help="seconds to wait for the locker's answer")
+    def open_compartment(cabinet_id, compartment, requested_by, reason, ttl, wait):
+        """Open a compartment remotely; says only what the locker reported."""
+        import time as clock
+        from locker_app.models import Cabinet, RemoteCommand
+        from locker_app.services.commands import describe, request_open
+        from locker_app.services.errors import DomainError
+        cabinet = db.session.get(Cabinet, cabinet_id)
+        if cabinet is None:
+            raise click.ClickException(f"there is no cabinet {cabinet_id}")
+        try:
+            command = request_open(db.session, cabinet, compartment, requested_by=requested_by,
+                                   reason=reason, ttl_seconds=ttl)
+        except DomainError as error:
+            raise click.ClickException(str(error))
+        deadline = clock.monotonic() + wait
+        while clock.monotonic() < deadline:
+            db.session.expire_all()
+            state = describe(db.session.get(RemoteCommand, command.id))
+            if state != "pending":
+                break
+            clock.sleep(0.2)
+        state = describe(db.session.get(RemoteCommand, command.id))
+        texts = {"pending": "pending: the locker has not answered yet (offline?)",
+                 "unlock_sent": "unlock sent by the locker", "refused": "refused by the locker",
+                 "expired": "expired: the locker did not take it in time"}
+        click.echo(texts.get(state, state))
+
+    @app.cli.command("alerts")
+    def alerts():
+        """Alerts from the lockers that are still open (newest first)."""
+        from locker_app.services.controllers import open_alerts
+        found = open_alerts(db.session)
+        for alert in found:
+            where = f" compartment {alert.compartment}" if alert.compartment else ""
+            click.echo(f"{alert.occurred_at:%Y-%m-%d %H:%M} UTC  controller {alert.controller_id}"
+                       f"{where}: {alert.kind} {alert.detail or ''}")
+        if not found:
+            click.echo("no open alerts")
+
     @app.cli.command("add-controller")
     @click.argument("cabinet_id", type=int)
     @click.argument("name")

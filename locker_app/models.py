@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 
 from sqlalchemy import (CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint,
-                        func)
+                        func, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from locker_app.extensions import db
@@ -45,6 +45,8 @@ class Cabinet(db.Model):
     baudrate: Mapped[int] = mapped_column(default=9600)
     # Feedback contacts wired the other way round: "closed" reads as 0.
     inverted_polarity: Mapped[bool] = mapped_column(default=False)
+    # Salt of the numeric codes' hashes this cabinet's controller gets.
+    code_salt: Mapped[str | None] = mapped_column(String(64))
     site: Mapped[Site] = relationship(back_populates="cabinets")
     compartments: Mapped[list[Compartment]] = relationship(back_populates="cabinet",
                                                            order_by="Compartment.number")
@@ -109,6 +111,10 @@ class Reservation(db.Model):
     visitor_name: Mapped[str | None] = mapped_column(String(80))
     email: Mapped[str | None] = mapped_column(String(254))
     code: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The short code for the keypad and the phone, unique among active reservations; its
+    # hash (with the cabinet's salt) is what the controller gets.
+    numeric_code: Mapped[str | None] = mapped_column(String(8))
+    numeric_code_hash: Mapped[str | None] = mapped_column(String(64))
     # The end of the pickup window: not picked up by then is a no-show.
     pickup_until: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -125,6 +131,9 @@ class Reservation(db.Model):
         CheckConstraint("state IN ('booked', 'picked_up', 'returned', 'cancelled', 'no_show', "
                         "'overdue')", name="state"),
         Index("ix_reservation_item_window", "item_id", "start_at", "end_at"),
+        Index("uq_reservation_active_numeric_code", "numeric_code", unique=True,
+              sqlite_where=text("state IN ('booked', 'picked_up', 'overdue')"),
+              postgresql_where=text("state IN ('booked', 'picked_up', 'overdue')")),
     )
 
 
@@ -239,3 +248,21 @@ class OutgoingMail(db.Model):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(String(300))
     __table_args__ = (UniqueConstraint("reservation_id", "kind", name="uq_outgoing_mail_kind"),)
+
+
+class RemoteCommand(db.Model):
+    """Staff asked a cabinet to open a compartment. The controller carries it out at most
+    once and refuses it after ``expires_at``; the state says only what was reported."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # also the controllers' cursor
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinet.id"), index=True)
+    compartment: Mapped[int]
+    requested_by: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    # pending -> unlock_sent / refused; pending past expires_at counts as expired
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    result_at: Mapped[datetime | None]
+    result_detail: Mapped[str | None] = mapped_column(String(200))

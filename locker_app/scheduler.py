@@ -67,7 +67,8 @@ def main() -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from locker_app import create_app
     scheduler = build_scheduler(create_app())
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: scheduler.shutdown(wait=False))
     logger.info("scheduler started: %s", ", ".join(INTERVALS))
     try:
         scheduler.start()

@@ -120,7 +120,7 @@ def controller_settings(tmp_path, server_url, emulator, scanner, token=DEMO_TOKE
     return Settings(server_url=server_url, token=token, database=str(tmp_path / "controller.sqlite"),
                     board_port=emulator.port, scanner_port=scanner.port, poll_interval=0.03,
                     sync_interval=0.2, max_backoff=0.5, http_timeout=5, response_timeout=0.3,
-                    recovery_quiet=0.05,
+                    recovery_quiet=0.05, command_wait=2.0,
                     scanner_debounce=0.0)  # debouncing has its own unit test
 
 

@@ -174,9 +174,9 @@ def test_a_board_that_stops_answering_is_reported_and_asked_less_often(
             ControllerEvent).where(ControllerEvent.kind == "board_offline")) == 1,
             message="offline event on the server")
     # Back-off: each further failure doubles the pause before the board is asked again.
-    wait_until(lambda: controller._board_failures.get(1, 0) >= 5, timeout=20)
+    wait_until(lambda: controller.board.failures.get(1, 0) >= 5, timeout=20)
     poll = controller.settings.poll_interval
-    pause = controller._board_retry_at[1] - time.monotonic()
+    pause = controller.board.retry_at[1] - time.monotonic()
     assert poll * 2 < pause <= controller.settings.max_backoff
     assert len([e for e in kinds_seen(controller) if e == "board_offline"]) == 1
     emulator.power_on()

@@ -12,6 +12,7 @@ from locker_app.extensions import db
 from locker_app.models import ItemType, Site
 from locker_app.services import controllers
 from locker_app.services import reservations as booking
+from locker_app.services.commands import pending_for
 from locker_app.services.errors import DomainError
 from locker_app.services.mail import reservation_url
 from locker_app.services.timeutil import aware_utc, local_to_utc
@@ -99,3 +100,15 @@ def create_reservation():
                    start=aware_utc(reservation.start_at).isoformat(),
                    end=aware_utc(reservation.end_at).isoformat(),
                    pickup_until=aware_utc(reservation.pickup_until).isoformat()), 201
+
+
+@bp.get("/controller/commands")
+@controller_required
+def commands():
+    """Long poll: answers at once when a command waits, else after up to ``wait`` seconds."""
+    try:
+        after = max(int(request.args.get("after", "0")), 0)
+        wait = min(max(float(request.args.get("wait", "0")), 0.0), 25.0)
+    except ValueError:
+        return jsonify(error="after must be a whole number and wait a number of seconds"), 400
+    return jsonify(commands=pending_for(db.session, g.controller, after, wait))

@@ -17,7 +17,7 @@ from locker_app.booking.forms import CancelForm, ReservationForm
 from locker_app.extensions import db
 from locker_app.models import ItemType, Site, utcnow
 from locker_app.services import reservations as booking
-from locker_app.services import rules
+from locker_app.services import numeric_codes, rules
 from locker_app.services.errors import DomainError, NotFound
 from locker_app.services.mail import reservation_url
 from locker_app.services.timeutil import local_to_utc, to_local
@@ -131,6 +131,7 @@ def reservation(token: str):
     return render_template(
         "booking/reservation.html", reservation=reservation, token=token,
         qr_svg=Markup(svg), grouped_code=group_code(token),
+        numeric_code=numeric_codes.grouped(reservation.numeric_code),
         start=to_local(reservation.start_at), end=to_local(reservation.end_at),
         pickup_until=to_local(reservation.pickup_until),
         can_cancel=booking.can_cancel(reservation), cancel_form=CancelForm(), locale=_locale())

@@ -11,17 +11,25 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from locker_app.models import (Cabinet, Compartment, Controller, ControllerEvent, Reservation,
-                               ReservationEvent, ReservationState, utcnow)
-from locker_app.services import signing
+from locker_app.models import (Cabinet, Compartment, Controller, ControllerEvent, RemoteCommand,
+                               Reservation, ReservationEvent, ReservationState, utcnow)
+from locker_app.services import numeric_codes, signing
 from locker_app.services.errors import DomainError
 from locker_app.services.reservations import record_change
 from locker_app.services.timeutil import aware_utc
 
 EVENT_KINDS = frozenset({
-    "scan_refused", "unlock_sent", "unlock_failed", "door_opened", "door_closed",
-    "door_forced", "pickup", "return", "board_offline", "board_online",
+    "scan_refused", "unlock_sent", "unlock_unanswered", "unlock_failed", "door_opened",
+    "door_closed", "door_forced", "door_left_open", "pickup", "return", "return_incomplete",
+    "board_offline", "board_online", "scanner_lost", "scanner_back", "keypad_lost",
+    "keypad_back", "keypad_locked", "server_unreachable", "server_back", "remote_refused",
 })
+# What staff must see, and the event that ends each (None: staff close it by hand).
+ALERTS = {
+    "door_forced": None, "door_left_open": "door_closed", "unlock_failed": None,
+    "return_incomplete": "return", "board_offline": "board_online", "scanner_lost": "scanner_back",
+    "keypad_lost": "keypad_back", "keypad_locked": None, "server_unreachable": "server_back",
+}
 MAX_EVENTS_PER_POST = 200
 
 
@@ -53,6 +61,7 @@ def _iso(moment: datetime) -> str:
 def sync(session: Session, controller: Controller, since: int, limit: int) -> dict:
     """What the controller needs to decide offline, changed after cursor ``since``."""
     cabinet = controller.cabinet
+    salt = numeric_codes.cabinet_salt(cabinet)
     rows = session.execute(
         select(ReservationEvent.id, Reservation)
         .join(Reservation, ReservationEvent.reservation_id == Reservation.id)
@@ -79,10 +88,13 @@ def sync(session: Session, controller: Controller, since: int, limit: int) -> di
                               "lock": c.lock_number} for c in cabinet.compartments],
         },
         "keys": {str(kid): key for kid, key in signing.public_keys().items()},
+        "code_salt": salt,
         "reservations": [{
             "id": r.id, "state": r.state, "compartment": r.compartment.number,
             "valid_from": _iso(r.start_at), "valid_until": _iso(r.pickup_until),
             "end": _iso(r.end_at),
+            # Only active reservations carry a code hash: an ended one types in nothing.
+            "code_hash": r.numeric_code_hash if r.state in ReservationState.ACTIVE else None,
         } for r in latest.values()],
     }
 
@@ -160,6 +172,8 @@ def store_events(session: Session, controller: Controller,
         stored.append(event.idempotency_key)
         if reservation is not None:
             _apply(session, reservation, event)
+        if "command_id" in event.detail:
+            _apply_to_command(session, controller, event)
     controller.last_seen_at = utcnow()
     session.commit()
     return {"stored": stored, "duplicates": duplicates}
@@ -174,3 +188,37 @@ def _apply(session: Session, reservation: Reservation, event: IncomingEvent) -> 
                                               ReservationState.BOOKED):
         record_change(session, reservation, ReservationState.RETURNED, actor="controller",
                       cause=f"returned to compartment {event.compartment}", at=event.occurred_at)
+
+
+def _apply_to_command(session: Session, controller: Controller, event: IncomingEvent) -> None:
+    command = session.scalars(select(RemoteCommand).where(
+        RemoteCommand.uuid == str(event.detail["command_id"])[:36],
+        RemoteCommand.cabinet_id == controller.cabinet_id)).first()
+    if command is None or command.state != "pending":
+        return
+    if event.kind == "unlock_sent":
+        command.state = "unlock_sent"
+    elif event.kind == "remote_refused":
+        command.state = "refused"
+        command.result_detail = str(event.detail.get("reason", ""))[:200]
+    else:
+        return
+    command.result_at = event.occurred_at
+
+
+def open_alerts(session: Session) -> list[ControllerEvent]:
+    """Alerts not yet ended by their closing event (newest first)."""
+    alerts = session.scalars(select(ControllerEvent).where(
+        ControllerEvent.kind.in_(ALERTS)).order_by(ControllerEvent.id.desc()).limit(500)).all()
+    still_open = []
+    for alert in alerts:
+        ender = ALERTS[alert.kind]
+        if ender is not None:
+            conditions = [ControllerEvent.controller_id == alert.controller_id,
+                          ControllerEvent.kind == ender, ControllerEvent.id > alert.id]
+            if alert.compartment is not None:
+                conditions.append(ControllerEvent.compartment == alert.compartment)
+            if session.scalar(select(ControllerEvent.id).where(*conditions).limit(1)):
+                continue
+        still_open.append(alert)
+    return still_open

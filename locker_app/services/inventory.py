@@ -33,7 +33,7 @@ def take_out_of_service(session: Session, item: Item, *, actor: str = "staff",
             cancelled.append(reservation.id)
             continue
         reservation.item = replacement
-        reservation.compartment = replacement.compartment
+        reservation.compartment = replacement.compartment  # same cabinet: same code salt
         session.add(ReservationEvent(
             reservation=reservation, from_state=S.BOOKED, to_state=S.BOOKED, actor=actor, at=now,
             cause=f"moved to compartment {replacement.compartment.number}: {item.label} {reason}"))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 import signed_code
 from locker_app.models import (Cabinet, Compartment, Item, ItemType, OutgoingMail, Reservation,
                                ReservationEvent, ReservationState, Site, utcnow)
-from locker_app.services import rules, signing
+from locker_app.services import numeric_codes, rules, signing
 from locker_app.services.errors import DomainError, NotFound, SoldOut
 
 logger = logging.getLogger(__name__)
@@ -173,11 +173,14 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                 item=item, compartment=item.compartment, start_at=start, end_at=end,
                 pickup_until=min(end, start + timedelta(minutes=rule.pickup_window_minutes)),
                 visitor_name=name, email=email, state=ReservationState.BOOKED, created_at=now,
-                locale=str(get_locale() or "de"))
+                locale=str(get_locale() or "de"), numeric_code=numeric_codes.new_code())
+            reservation.numeric_code_hash = numeric_codes.code_hash(
+                reservation.numeric_code, numeric_codes.cabinet_salt(item.compartment.cabinet))
             session.add(reservation)
             session.flush()
         except (IntegrityError, OperationalError) as error:
-            # Another booking took this item a moment ago (or SQLite was busy): try again.
+            # Another booking took this item a moment ago, the numeric code was taken, or
+            # SQLite was busy: try again.
             session.rollback()
             logger.info("allocation attempt %d lost a race: %s", attempt + 1, error.orig)
             continue

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 23:53:55.567733
+Create Date: 2026-11-22 00:20:53.063050
 
 """
 from alembic import op
@@ -60,6 +60,7 @@ def upgrade():
     sa.Column('serial_port', sa.String(length=200), nullable=False),
     sa.Column('baudrate', sa.Integer(), nullable=False),
     sa.Column('inverted_polarity', sa.Boolean(), nullable=False),
+    sa.Column('code_salt', sa.String(length=64), nullable=True),
     sa.CheckConstraint("board_family IN ('A', 'B')", name=op.f('ck_cabinet_family')),
     sa.ForeignKeyConstraint(['site_id'], ['site.id'], name=op.f('fk_cabinet_site_id_site')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cabinet'))
@@ -109,6 +110,25 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_controller')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_controller_token_hash'))
     )
+    op.create_table('remote_command',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('uuid', sa.String(length=36), nullable=False),
+    sa.Column('cabinet_id', sa.Integer(), nullable=False),
+    sa.Column('compartment', sa.Integer(), nullable=False),
+    sa.Column('requested_by', sa.String(length=120), nullable=False),
+    sa.Column('reason', sa.String(length=200), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('result_at', sa.DateTime(), nullable=True),
+    sa.Column('result_detail', sa.String(length=200), nullable=True),
+    sa.ForeignKeyConstraint(['cabinet_id'], ['cabinet.id'], name=op.f('fk_remote_command_cabinet_id_cabinet')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_remote_command')),
+    sa.UniqueConstraint('uuid', name=op.f('uq_remote_command_uuid'))
+    )
+    with op.batch_alter_table('remote_command', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_remote_command_cabinet_id'), ['cabinet_id'], unique=False)
+
     op.create_table('item',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('item_type_id', sa.Integer(), nullable=False),
@@ -130,6 +150,8 @@ def upgrade():
     sa.Column('visitor_name', sa.String(length=80), nullable=True),
     sa.Column('email', sa.String(length=254), nullable=True),
     sa.Column('code', sa.String(length=200), nullable=True),
+    sa.Column('numeric_code', sa.String(length=8), nullable=True),
+    sa.Column('numeric_code_hash', sa.String(length=64), nullable=True),
     sa.Column('pickup_until', sa.DateTime(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('erased_at', sa.DateTime(), nullable=True),
@@ -144,6 +166,7 @@ def upgrade():
     )
     with op.batch_alter_table('reservation', schema=None) as batch_op:
         batch_op.create_index('ix_reservation_item_window', ['item_id', 'start_at', 'end_at'], unique=False)
+        batch_op.create_index('uq_reservation_active_numeric_code', ['numeric_code'], unique=True, sqlite_where=sa.text("state IN ('booked', 'picked_up', 'overdue')"), postgresql_where=sa.text("state IN ('booked', 'picked_up', 'overdue')"))
 
     op.create_table('controller_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -201,10 +224,15 @@ def downgrade():
     op.drop_table('outgoing_mail')
     op.drop_table('controller_event')
     with op.batch_alter_table('reservation', schema=None) as batch_op:
+        batch_op.drop_index('uq_reservation_active_numeric_code', sqlite_where=sa.text("state IN ('booked', 'picked_up', 'overdue')"), postgresql_where=sa.text("state IN ('booked', 'picked_up', 'overdue')"))
         batch_op.drop_index('ix_reservation_item_window')
 
     op.drop_table('reservation')
     op.drop_table('item')
+    with op.batch_alter_table('remote_command', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_remote_command_cabinet_id'))
+
+    op.drop_table('remote_command')
     op.drop_table('controller')
     op.drop_table('compartment')
     op.drop_table('special_day')

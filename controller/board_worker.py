@@ -1,0 +1,139 @@
+"""The one thread that owns the board line: unlocks from a queue, state polls in between,
+and each compartment's state machine. State is stored before the pulse and after every
+change, so a restart (a crash, a power cut) carries on where the last run stopped."""
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from dataclasses import dataclass
+
+import serial
+
+from controller.doors import DoorTracker, Observation
+from hardware.drivers import LinkError, Timing, default_baudrate, make_driver
+
+logger = logging.getLogger(__name__)
+OFFLINE_AFTER_FAILURES = 3
+LOCAL_STATE_AFTER = {"pickup": "picked_up", "return": "returned"}
+
+
+@dataclass(frozen=True)
+class UnlockRequest:
+    compartment: int
+    reservation_id: int | None
+    purpose: str  # "pickup", "return", "remote"
+    command_id: str | None = None
+
+
+class BoardWorker:
+    def __init__(self, controller) -> None:
+        self.controller = controller
+        self.settings = controller.settings
+        self.store = controller.store
+        self.unlocks: queue.Queue[UnlockRequest] = queue.Queue()
+        self.doors: dict[int, DoorTracker] = {}
+        self.failures: dict[int, int] = {}
+        self.retry_at: dict[int, float] = {}
+
+    def _now(self) -> float:
+        return self.controller.clock().timestamp()
+
+    def run(self, stop) -> None:
+        settings = self.settings
+        self.doors = {number: DoorTracker.from_dict(state)
+                      for number, state in self.store.doors().items()}
+        port = serial.serial_for_url(settings.board_port, baudrate=settings.board_baudrate
+                                     or default_baudrate(settings.board_family))
+        timing = Timing(settings.response_timeout, settings.quiet_time, settings.transaction_gap,
+                        settings.recovery_quiet)
+        driver = make_driver(settings.board_family, port, timing,
+                             inverted_polarity=self.store.setting("inverted_polarity") == "1")
+        next_poll = time.monotonic()
+        try:
+            while not stop.is_set():
+                try:
+                    request = self.unlocks.get(timeout=max(0.0, next_poll - time.monotonic()))
+                except queue.Empty:
+                    request = None
+                if request is not None:
+                    self.unlock(driver, request)
+                if time.monotonic() >= next_poll:
+                    self.poll(driver)
+                    self.controller.heartbeat()
+                    next_poll = time.monotonic() + settings.poll_interval
+        finally:
+            port.close()
+
+    def unlock(self, driver, request: UnlockRequest) -> None:
+        board, lock = self.store.compartments()[request.compartment]
+        tracker = self.doors.setdefault(request.compartment, DoorTracker())
+        observations = tracker.unlock_sent(request.reservation_id, request.purpose, self._now())
+        detail = {"purpose": request.purpose}
+        if request.command_id:
+            detail["command_id"] = request.command_id
+        # Stored before the pulse: a crash right after it still knows the door was unlocked
+        # for this reservation (and never pulses it again on its own).
+        self.controller.event("unlock_sent", reservation_id=request.reservation_id,
+                              compartment=request.compartment, detail=detail,
+                              door=tracker.to_dict())
+        try:
+            result = driver.unlock(board, lock)
+        except LinkError as error:
+            # Never pulse again on our own: the next state poll tells what happened.
+            logger.warning("unlock of compartment %s: %s", request.compartment, error)
+            self.controller.event("unlock_unanswered", reservation_id=request.reservation_id,
+                                  compartment=request.compartment, detail={"error": str(error)})
+        else:
+            if result.replied and result.door_closed is True and request.purpose != "remote":
+                logger.info("compartment %s still reads closed after its pulse", request.compartment)
+        self.record(request.compartment, observations)
+
+    def poll(self, driver) -> None:
+        by_board: dict[int, list[tuple[int, int]]] = {}
+        for number, (board, lock) in self.store.compartments().items():
+            by_board.setdefault(board, []).append((number, lock))
+        for board, members in sorted(by_board.items()):
+            if time.monotonic() < self.retry_at.get(board, 0.0):
+                continue  # offline: asked again only after its back-off
+            try:
+                state = driver.read_board(board)
+            except LinkError as error:
+                self.board_failed(board, error)
+                continue
+            if self.failures.get(board, 0) >= OFFLINE_AFTER_FAILURES:
+                self.controller.event("board_online", detail={"board": board})
+            self.failures[board] = 0
+            self.retry_at.pop(board, None)
+            now = self._now()
+            for number, lock in members:
+                tracker = self.doors.setdefault(number, DoorTracker())
+                item = state.items.get(lock) if state.items is not None else None
+                self.record(number, tracker.reading(
+                    state.doors.get(lock, True), now, self.settings.unlock_open_timeout,
+                    item_present=item, left_open_after=self.settings.door_open_alert))
+
+    def board_failed(self, board: int, error: Exception) -> None:
+        """Rule 5: report a board that stops answering and ask it again with back-off, so
+        its timeouts do not hold up the other boards on the bus."""
+        failures = self.failures.get(board, 0) + 1
+        self.failures[board] = failures
+        if failures == OFFLINE_AFTER_FAILURES:
+            self.controller.event("board_offline", detail={"board": board, "error": str(error)})
+        if failures >= OFFLINE_AFTER_FAILURES:
+            pause = min(self.settings.poll_interval * 2 ** (failures - OFFLINE_AFTER_FAILURES + 1),
+                        self.settings.max_backoff)
+            self.retry_at[board] = time.monotonic() + pause
+
+    def record(self, compartment: int, observations: list[Observation]) -> None:
+        tracker = self.doors[compartment]
+        for observation in observations:
+            self.controller.event(
+                observation.kind, reservation_id=observation.reservation_id,
+                compartment=compartment, detail=observation.detail, door=tracker.to_dict(),
+                local_state=LOCAL_STATE_AFTER.get(observation.kind))
+
+    def snapshot(self) -> dict:
+        return {"doors": {n: t.state for n, t in sorted(self.doors.items())},
+                "boards_offline": sorted(b for b, f in self.failures.items()
+                                         if f >= OFFLINE_AFTER_FAILURES)}

@@ -1,0 +1,31 @@
+"""The short numeric code of a reservation: typed on the locker's keypad or read out on the
+phone. 8 digits, shown as two groups of four, unique among active reservations (a partial
+unique index), hashed with the cabinet's salt for the controller."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from locker_app.models import Cabinet
+
+HASH_ITERATIONS = 20_000  # the controller uses the same (controller.keypad)
+LENGTH = 8
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(10 ** LENGTH):0{LENGTH}d}"
+
+
+def cabinet_salt(cabinet: Cabinet) -> str:
+    if not cabinet.code_salt:
+        cabinet.code_salt = secrets.token_hex(16)
+    return cabinet.code_salt
+
+
+def code_hash(code: str, salt: str) -> str:
+    return hashlib.pbkdf2_hmac("sha256", code.encode("ascii"), salt.encode("ascii"),
+                               HASH_ITERATIONS).hex()
+
+
+def grouped(code: str | None) -> str:
+    return f"{code[:4]} {code[4:]}" if code else ""
