@@ -115,23 +115,36 @@ def scanner():
     port.close()
 
 
-def controller_settings(tmp_path, server_url, emulator, scanner, token=DEMO_TOKEN):
+def controller_settings(tmp_path, server_url, emulator, scanner, token=DEMO_TOKEN, **overrides):
     from controller.settings import Settings
-    return Settings(server_url=server_url, token=token, database=str(tmp_path / "controller.sqlite"),
+    return Settings(**{**dict(server_url=server_url, token=token, database=str(tmp_path / "controller.sqlite"),
                     board_port=emulator.port, scanner_port=scanner.port, poll_interval=0.03,
                     sync_interval=0.2, max_backoff=0.5, http_timeout=5, response_timeout=0.3,
                     recovery_quiet=0.05, command_wait=2.0,
-                    scanner_debounce=0.0)  # debouncing has its own unit test
+                    scanner_debounce=0.0), **overrides})  # debouncing has its own unit test
 
 
 @pytest.fixture
-def controller(tmp_path, live_server, emulator, scanner):
+def make_controller(tmp_path, live_server, emulator, scanner):
+    """Start a controller against the live server and the emulators; stopped afterwards."""
     from controller.service import LockerController
-    ctl = LockerController(controller_settings(tmp_path, live_server, emulator, scanner)).start()
-    assert ctl.synced.wait(10), "controller did not sync with the live server"
-    assert ctl.scanner_ready.wait(10), "controller did not open the scanner port"
-    yield ctl
-    ctl.stop()
+    started = []
+
+    def make(clock=None, **overrides):
+        settings = controller_settings(tmp_path, live_server, emulator, scanner, **overrides)
+        ctl = LockerController(settings, **({"clock": clock} if clock else {})).start()
+        started.append(ctl)
+        assert ctl.synced.wait(10), "controller did not sync with the live server"
+        assert ctl.scanner_ready.wait(10), "controller did not open the scanner port"
+        return ctl
+    yield make
+    for ctl in started:
+        ctl.stop()
+
+
+@pytest.fixture
+def controller(make_controller):
+    return make_controller()
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, message: str = ""):
