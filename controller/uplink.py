@@ -87,7 +87,7 @@ class Uplink:
 
     # Outbox and sync --------------------------------------------------------------------------
     def run(self, stop) -> None:
-        backoff = 1.0
+        backoff = first_backoff = min(1.0, self.settings.max_backoff)
         next_sync = 0.0
         while not stop.is_set():
             try:
@@ -97,7 +97,7 @@ class Uplink:
                     self.sync(stop)
                     next_sync = time.monotonic() + self.settings.sync_interval
                 self._reachable()
-                backoff = 1.0
+                backoff = first_backoff
                 self._wake.wait(max(0.0, next_sync - time.monotonic()))
                 self._wake.clear()
             except ServerError as error:
@@ -116,7 +116,7 @@ class Uplink:
 
     def _unreachable(self) -> None:
         self.controller.server_reachable.clear()
-        now = time.monotonic()
+        now = self.controller.clock().timestamp()
         if self.unreachable_since is None:
             self.unreachable_since = now
         elif (not self._unreachable_reported
