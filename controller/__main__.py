@@ -21,7 +21,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "status":
         return show_status(args.config)
-    logging.getLogger("urllib3").setLevel(logging.ERROR)  # our own lines say it once
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -2,14 +2,13 @@
 commands by long poll. A slow or absent server never holds up the board line."""
 from __future__ import annotations
 
+import http.client
+import json
 import logging
 import threading
 import time
 from datetime import datetime
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from urllib.parse import urlencode, urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -23,32 +22,63 @@ class Unauthorized(ServerError):
 
 
 class ServerClient:
+    """JSON over HTTP(S) with the standard library: a kept-alive connection for the uplink
+    and one for the long poll. (requests would cost the controller about 17 MB more
+    memory; the controller must stay small.)"""
+
     def __init__(self, base_url: str, token: str, timeout: float = 5.0) -> None:
+        url = urlsplit(base_url.rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"server_url must be http(s)://host[:port], not {base_url!r}")
+        self._connection_class = (http.client.HTTPSConnection if url.scheme == "https"
+                                  else http.client.HTTPConnection)
+        self._host, self._port, self._prefix = url.hostname, url.port, url.path
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._http = requests.Session()
-        self._http.headers["Authorization"] = f"Bearer {token}"
-        # One quick retry covers a kept-alive connection the server closed just now. Every
-        # call is safe to repeat: sync and commands only read, events carry idempotency keys.
-        retry = Retry(total=1, connect=1, read=1, status=0, allowed_methods=None, backoff_factor=0)
-        self._http.mount("http://", HTTPAdapter(max_retries=retry))
-        self._http.mount("https://", HTTPAdapter(max_retries=retry))
-        # Long polls get a connection of their own, so they never wait behind each other.
-        self._poll_http = requests.Session()
-        self._poll_http.headers.update(self._http.headers)
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._connections: dict[str, http.client.HTTPConnection] = {}
 
-    def _call(self, method: str, path: str, *, session=None, timeout=None, **kwargs) -> dict:
-        try:
-            response = (session or self._http).request(
-                method, self.base_url + path, timeout=timeout or self.timeout, **kwargs)
-        except requests.RequestException as error:
-            raise ServerError(f"server unreachable: {error.__class__.__name__}") from None
-        if response.status_code == 401:
+    def _connection(self, name: str, timeout: float) -> http.client.HTTPConnection:
+        connection = self._connections.get(name)
+        if connection is None:
+            connection = self._connection_class(self._host, self._port, timeout=timeout)
+            self._connections[name] = connection
+        connection.timeout = timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        return connection
+
+    def _call(self, method: str, path: str, *, params: dict | None = None, body: dict | None = None,
+              channel: str = "main", timeout: float | None = None) -> dict:
+        target = self._prefix + path + (f"?{urlencode(params)}" if params else "")
+        headers = dict(self._headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            connection = self._connection(channel, timeout or self.timeout)
+            try:
+                connection.request(method, target, body=data, headers=headers)
+                response = connection.getresponse()
+                payload = response.read()
+                break
+            except (OSError, http.client.HTTPException) as error:
+                connection.close()
+                self._connections.pop(channel, None)
+                # A kept-alive connection the server closed just now: one fresh try. Every
+                # call is safe to repeat (reads, or events with idempotency keys).
+                stale = isinstance(error, (http.client.RemoteDisconnected, ConnectionResetError,
+                                           BrokenPipeError, http.client.BadStatusLine))
+                if attempt == 1 and stale:
+                    continue
+                raise ServerError(f"server unreachable: {error.__class__.__name__}") from None
+        if response.status == 401:
             raise Unauthorized("the server refused the controller token")
-        if response.status_code != 200:
-            raise ServerError(f"server answered {response.status_code}: {response.text[:200]}")
+        if response.status != 200:
+            raise ServerError(f"server answered {response.status}: {payload[:200]!r}")
         try:
-            return response.json()
+            return json.loads(payload)
         except ValueError:
             raise ServerError("server answered something that is not JSON") from None
 
@@ -56,15 +86,16 @@ class ServerClient:
         return self._call("GET", "/api/v1/controller/sync", params={"since": since})
 
     def post_events(self, events: list[dict]) -> dict:
-        return self._call("POST", "/api/v1/controller/events", json={"events": events})
+        return self._call("POST", "/api/v1/controller/events", body={"events": events})
 
     def commands(self, after: int, wait: float) -> dict:
-        return self._call("GET", "/api/v1/controller/commands", session=self._poll_http,
-                          params={"after": after, "wait": wait}, timeout=wait + self.timeout)
+        return self._call("GET", "/api/v1/controller/commands", params={"after": after, "wait": wait},
+                          channel="poll", timeout=wait + self.timeout)
 
     def close(self) -> None:
-        self._http.close()
-        self._poll_http.close()
+        for connection in list(self._connections.values()):
+            connection.close()
+        self._connections.clear()
 
 
 class Uplink:

@@ -10,3 +10,24 @@ def test_scan_to_unlock_bench_runs_and_reports(capsys):
     assert round(figures["wire_ms"], 2) == 5.21
     assert main(["--samples", "4", "--poll-interval", "0.1"]) == 0
     assert "estimate on a real line" in capsys.readouterr().out
+
+
+def test_controller_resources_bench_runs_and_reports():
+    from bench.controller_resources import measure
+    figures = measure(seconds=2)
+    assert figures["idle"]["rss_mb"] > 0 and figures["idle"]["requests"] >= 4
+    assert figures["unlocks"] >= 1
+
+
+def test_systemd_watchdog_gets_ready_and_alive_messages(tmp_path, controller, monkeypatch):
+    import socket
+    from controller.service import _sd_notify
+    path = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(path)
+        listener.settimeout(5)
+        monkeypatch.setenv("NOTIFY_SOCKET", path)
+        _sd_notify("READY=1")
+        controller._last_heartbeat = 0.0
+        controller.heartbeat()
+        assert [listener.recv(64), listener.recv(64)] == [b"READY=1", b"WATCHDOG=1"]
