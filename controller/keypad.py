@@ -2,20 +2,14 @@
 codes (stored hashed), so they work offline. Wrong codes lock the keypad for a growing time."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from datetime import datetime, timedelta
 
 from controller.decide import Decision, decide_numeric
+from signed_code import hash_numeric_code
 
 logger = logging.getLogger(__name__)
-HASH_ITERATIONS = 20_000  # the server uses the same; see locker_app.services.numeric_codes
-
-
-def code_hash(code: str, salt: str) -> str:
-    return hashlib.pbkdf2_hmac("sha256", code.encode("ascii"), salt.encode("ascii"),
-                               HASH_ITERATIONS).hex()
 
 
 class Keypad:
@@ -41,7 +35,7 @@ class Keypad:
             if not 6 <= len(digits) <= 8 or not salt:
                 local = None
             else:
-                local = controller.store.reservation_by_code_hash(code_hash(digits, salt))
+                local = controller.store.reservation_by_code_hash(hash_numeric_code(digits, salt))
             decision = decide_numeric(local, now)
             if local is None:
                 self._wrong(now)

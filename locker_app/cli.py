@@ -135,7 +135,8 @@ def register_rule_commands(app: Flask) -> None:
     """Booking rules and opening hours until the staff pages set them."""
     from datetime import date, time
 
-    from locker_app.models import BookingRule, ItemType, OpeningHours, Site, SpecialDay
+    from locker_app.models import (RULE_DEFAULTS, BookingRule, ItemType, OpeningHours, Site,
+                                   SpecialDay)
 
     def site_by_slug(slug: str) -> Site:
         site = db.session.scalars(db.select(Site).where(Site.slug == slug)).first()
@@ -188,10 +189,7 @@ def register_rule_commands(app: Flask) -> None:
         rule = db.session.scalars(db.select(BookingRule).where(
             BookingRule.site_id == site.id, BookingRule.item_type_id == kind.id)).first()
         if rule is None:
-            rule = BookingRule(site=site, item_type=kind, min_loan_minutes=30,
-                               max_loan_minutes=8 * 60, max_days_ahead=30, lead_minutes=0,
-                               max_active_per_person=2, chain_gap_minutes=120,
-                               pickup_window_minutes=60)
+            rule = BookingRule(site=site, item_type=kind, **RULE_DEFAULTS)
             db.session.add(rule)
         for name, value in values.items():
             if value is not None:

@@ -6,7 +6,8 @@ from sqlalchemy.orm import Session
 
 from datetime import time
 
-from locker_app.models import BookingRule, Cabinet, Compartment, Item, ItemType, OpeningHours, Site
+from locker_app.models import (RULE_DEFAULTS, BookingRule, Cabinet, Compartment, Item, ItemType,
+                               OpeningHours, Site)
 from locker_app.services.controllers import register_controller
 from locker_app.services.signing import ensure_key
 
@@ -27,12 +28,9 @@ def seed(session: Session, controller_token: str | None = None,
     session.add_all([OpeningHours(site=site, weekday=day, opens=time(0, 0), closes=time(23, 59))
                      for day in range(7)])
     session.add_all([
-        BookingRule(site=site, item_type=rollator, min_loan_minutes=30, max_loan_minutes=8 * 60,
-                    max_days_ahead=30, max_active_per_person=2, chain_gap_minutes=120,
-                    pickup_window_minutes=60),
-        BookingRule(site=site, item_type=cart, min_loan_minutes=30, max_loan_minutes=24 * 60,
-                    max_days_ahead=30, max_active_per_person=2, chain_gap_minutes=120,
-                    pickup_window_minutes=60),
+        BookingRule(site=site, item_type=rollator, **RULE_DEFAULTS),
+        # "Bollerwagen können höchstens einen Tag ausgeliehen werden."
+        BookingRule(site=site, item_type=cart, **{**RULE_DEFAULTS, "max_loan_minutes": 24 * 60}),
     ])
     cabinet = Cabinet(site=site, name="Schrank am Haupteingang", board_family="A",
                       serial_port=serial_port, baudrate=9600)

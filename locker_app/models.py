@@ -179,6 +179,11 @@ class ControllerEvent(db.Model):
     )
 
 
+RULE_DEFAULTS = {"min_loan_minutes": 30, "max_loan_minutes": 8 * 60, "max_days_ahead": 30,
+                 "lead_minutes": 0, "max_active_per_person": 2, "chain_gap_minutes": 120,
+                 "pickup_window_minutes": 60}
+
+
 class BookingRule(db.Model):
     """What visitors may book of one item type at one site."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import struct
 from dataclasses import dataclass
@@ -123,3 +124,13 @@ def public_key_to_text(key: Ed25519PublicKey) -> str:
 
 def public_key_from_text(text: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(text))
+
+
+NUMERIC_HASH_ITERATIONS = 20_000
+
+
+def hash_numeric_code(code: str, salt: str) -> str:
+    """The short numeric code as the controller knows it: hashed with the cabinet's salt,
+    slowly enough that the synced list does not give the codes away cheaply."""
+    return hashlib.pbkdf2_hmac("sha256", code.encode("ascii"), salt.encode("ascii"),
+                               NUMERIC_HASH_ITERATIONS).hex()

@@ -3,12 +3,11 @@ phone. 8 digits, shown as two groups of four, unique among active reservations (
 unique index), hashed with the cabinet's salt for the controller."""
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from locker_app.models import Cabinet
+from signed_code import hash_numeric_code as code_hash  # the controller hashes the same way
 
-HASH_ITERATIONS = 20_000  # the controller uses the same (controller.keypad)
 LENGTH = 8
 
 
@@ -20,11 +19,6 @@ def cabinet_salt(cabinet: Cabinet) -> str:
     if not cabinet.code_salt:
         cabinet.code_salt = secrets.token_hex(16)
     return cabinet.code_salt
-
-
-def code_hash(code: str, salt: str) -> str:
-    return hashlib.pbkdf2_hmac("sha256", code.encode("ascii"), salt.encode("ascii"),
-                               HASH_ITERATIONS).hex()
 
 
 def grouped(code: str | None) -> str:

@@ -8,7 +8,7 @@ from flask_babel import format_date, get_locale, lazy_gettext as _l, ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from locker_app.models import BookingRule, ItemType, OpeningHours, Site, SpecialDay
+from locker_app.models import RULE_DEFAULTS, BookingRule, ItemType, OpeningHours, Site, SpecialDay
 from locker_app.services.errors import DomainError
 from locker_app.services.timeutil import to_local, wall_minutes
 
@@ -37,9 +37,7 @@ def rule_for(session: Session, site: Site, item_type: ItemType) -> BookingRule:
         BookingRule.site_id == site.id, BookingRule.item_type_id == item_type.id)).first()
     if rule is None:
         # No rule set by staff yet: the column defaults.
-        rule = BookingRule(min_loan_minutes=30, max_loan_minutes=8 * 60, max_days_ahead=30,
-                           lead_minutes=0, max_active_per_person=2, chain_gap_minutes=120,
-                           pickup_window_minutes=60)
+        rule = BookingRule(**RULE_DEFAULTS)
     return rule
 
 
