@@ -108,14 +108,17 @@ def test_seventy_two_hours_offline(app, server, emulator, scanner, tmp_path):
         assert controller.store.outbox_length() == len(local)  # nothing could be sent
 
         server.start()  # the connection is back
-        wait_until(lambda: controller.store.outbox_length() == 0, timeout=20)
+        wait_until(lambda: "server_back" in [e.kind for e in controller.store.all_events()]
+                   and controller.store.outbox_length() == 0, timeout=20)
+        everything = controller.store.all_events()
+        assert everything[:len(local)] == local  # what happened offline, then the alerts
         with app.app_context():
             arrived = db.session.scalars(db.select(ControllerEvent).order_by(ControllerEvent.id)).all()
-            assert [e.idempotency_key for e in arrived] == [e.idempotency_key for e in local]
+            assert [e.idempotency_key for e in arrived] == [e.idempotency_key for e in everything]
             assert arrived[-1].occurred_at >= t0 + timedelta(hours=71.9)  # times as they happened
             states = {name: db.session.get(Reservation, rid).state for name, (rid, _, _) in booked.items()}
         assert states == {"a": "returned", "b": "picked_up", "c": "cancelled", "d": "picked_up"}
-        assert "server_unreachable" in [e.kind for e in controller.store.all_events()]
+        assert "server_unreachable" in [e.kind for e in everything]
     finally:
         controller.stop()
 
