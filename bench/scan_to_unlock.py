@@ -78,7 +78,7 @@ def measure(samples: int, poll_interval: float) -> dict:
             # Alternate two spellings of the same code (URL and bare), as two visitors would.
             scanner.scan(code if n % 2 else f"http://127.0.0.1/r/{code}")
             sent = scanner.last_write_monotonic
-            if not board.wait_for(lambda e: len(e.unlocks_received()) > before, timeout=5):
+            if not board.wait_for(lambda e, before=before: len(e.unlocks_received()) > before, timeout=5):
                 raise RuntimeError(f"scan {n} opened nothing")
             frame = [f for f in board.frames() if f.direction == "rx" and f.data[0] == 0x8A][-1]
             latencies.append((frame.monotonic - sent) * 1000)

@@ -50,7 +50,7 @@ class Settings:
             values.update(document.get("controller", document))
         environ = os.environ if environ is None else environ
         known = {f.name: f for f in fields(cls)}
-        for name, field in known.items():
+        for name in known:
             raw = environ.get(f"LOCKER_CONTROLLER_{name.upper()}")
             if raw is not None:
                 values[name] = raw

@@ -91,7 +91,7 @@ def register_cli(app: Flask) -> None:
             command = request_open(db.session, cabinet, compartment, requested_by=requested_by,
                                    reason=reason, ttl_seconds=ttl)
         except DomainError as error:
-            raise click.ClickException(str(error))
+            raise click.ClickException(str(error)) from None
         deadline = clock.monotonic() + wait
         while clock.monotonic() < deadline:
             db.session.expire_all()
@@ -198,7 +198,7 @@ def register_rule_commands(app: Flask) -> None:
             db.session.commit()
         except Exception:
             db.session.rollback()
-            raise click.ClickException("these values do not fit together (e.g. min above max)")
+            raise click.ClickException("these values do not fit together (e.g. min above max)") from None
         click.echo("saved")
 
     @app.cli.command("hours")

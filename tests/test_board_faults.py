@@ -4,7 +4,7 @@ import serial
 
 from hardware import family_a, family_b
 from hardware.drivers import FramingError, NoResponseError, Timing, make_driver
-from hardware.emulator import BoardEmulator, EmulatedBoard, Faults
+from hardware.emulator import BoardEmulator, EmulatedBoard
 from controller.doors import DoorTracker
 
 FAST = Timing(response_timeout=0.3, quiet_time=0.025, transaction_gap=0.005)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import secrets
 
 from locker_app.models import Cabinet
-from signed_code import hash_numeric_code as code_hash  # the controller hashes the same way
+from signed_code import hash_numeric_code
 
 LENGTH = 8
+code_hash = hash_numeric_code  # the controller hashes the same way
 
 
 def new_code() -> str:
