@@ -114,8 +114,11 @@ class BoardDriver:
     def _closed(self, raw_closed: bool) -> bool:
         return raw_closed != self.inverted_polarity
 
-    def _transact(self, frame: bytes, decode: Callable[[bytes], tuple[object, int]],
-                  expect_reply: bool = True):
+    def _transact(self, frame: bytes, decode: Callable[[bytes], tuple[object, int]] | None,
+                  *, settle: float = 0.0):
+        """Send ``frame`` and return the decoded reply. With ``decode`` None nothing is
+        awaited (a board that never answers this request); ``settle`` is how long the board
+        stays busy afterwards (its pulse)."""
         wait = self._last_transaction_end + self.timing.transaction_gap - time.monotonic()
         if wait > 0:
             time.sleep(wait)  # the protocol's minimum gap between transactions
@@ -125,7 +128,7 @@ class BoardDriver:
             self.port.write(frame)
             self.port.flush()
             wire_log.debug(">>> %s", frame.hex(" "))
-            reply = self._read_reply(decode)
+            reply = self._read_reply(decode) if decode is not None else None
         except NoResponseError:
             self.stats.record("timeouts", time.monotonic() - started)
             self._drain()
@@ -135,7 +138,7 @@ class BoardDriver:
             self._drain()
             raise
         finally:
-            self._last_transaction_end = time.monotonic()
+            self._last_transaction_end = time.monotonic() + settle
         self.stats.record("ok", time.monotonic() - started)
         return reply
 

@@ -1,8 +1,6 @@
 """Driver for family B: Kerong KR-CU16 (boards 0-15, 16 locks, item sensors)."""
 from __future__ import annotations
 
-import time
-
 from hardware import family_b as codec
 from hardware.drivers.base import (BoardDriver, BoardState, LinkError, NoResponseError,
                                    UnlockResult, register)
@@ -38,7 +36,7 @@ class FamilyBDriver(BoardDriver):
     def unlock(self, board: int, lock: int) -> UnlockResult:
         frame = codec.encode_unlock(board, lock)
         if self.unlock_replies is False:
-            self._send_only(frame)
+            self._transact(frame, None, settle=self.pulse_seconds)
             return UnlockResult(False)
         try:
             reply = self._transact(frame, lambda buf: codec.decode_state_reply(buf, board))
@@ -49,13 +47,3 @@ class FamilyBDriver(BoardDriver):
             return UnlockResult(False)
         self.unlock_replies = True
         return UnlockResult(True, self._state(reply).doors.get(lock))
-
-    def _send_only(self, frame: bytes) -> None:
-        wait = self._last_transaction_end + self.timing.transaction_gap - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        self.port.reset_input_buffer()
-        self.port.write(frame)
-        self.port.flush()
-        self._last_transaction_end = time.monotonic() + self.pulse_seconds
-        self.stats.record("ok", 0.0)
