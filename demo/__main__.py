@@ -138,9 +138,6 @@ def main(argv: list[str] | None = None) -> int:
             [python, "-m", "gunicorn", "--config", str(ROOT / "config" / "gunicorn.conf.py"),
              "--bind", f"127.0.0.1:{args.port}", "wsgi:app"],
             cwd=ROOT, env=child_env, start_new_session=True),
-        "controller": subprocess.Popen(
-            [python, "-m", "controller", "--config", str(config)], cwd=ROOT, env=child_env,
-            start_new_session=True),
         # Reminders, no-shows, overdue items, erasure; mails are printed here, not sent.
         "scheduler": subprocess.Popen(
             [python, "-m", "locker_app.scheduler"], cwd=ROOT,
@@ -154,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         if not wait_for_http(site + "/", 30, children["web site"]):
             print("The web site did not start; see the messages above.", file=sys.stderr)
             return 1
+        # The controller once the site answers, so its first sync finds it.
+        children["controller"] = subprocess.Popen(
+            [python, "-m", "controller", "--config", str(config)], cwd=ROOT, env=child_env,
+            start_new_session=True)
         print(f"""
   Stadtpark locker demo is running.
 
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Stopping ...", flush=True)
         # The controller first, so it does not report the site as gone.
         for name in ("controller", "scheduler", "web site"):
-            if children[name].poll() is None:
+            if name in children and children[name].poll() is None:
                 children[name].send_signal(signal.SIGTERM)
         for name, child in children.items():
             try:
