@@ -45,6 +45,7 @@ class LockerController:
         self.synced = threading.Event()
         self.scanner_ready = threading.Event()
         self._last_heartbeat = 0.0
+        self._last_status: dict | None = None
 
     # Life cycle -----------------------------------------------------------------------
     def start(self) -> "LockerController":
@@ -96,18 +97,19 @@ class LockerController:
         self.uplink.wake()
 
     def heartbeat(self) -> None:
-        """Called by the board worker after each poll: the systemd watchdog and the status."""
+        """Called by the board worker after each poll: the systemd watchdog every few
+        seconds, and the status for ``python -m controller status`` whenever it changed."""
+        status = {**self.board.snapshot(), "server_reachable": self.server_reachable.is_set(),
+                  "scanner_ready": self.scanner_ready.is_set(), "synced": self.synced.is_set(),
+                  "keypad_locked_until": self.keypad.locked_until_text()}
         now = time.monotonic()
-        if now - self._last_heartbeat < 5:
+        if status == self._last_status and now - self._last_heartbeat < 5:
             return
-        self._last_heartbeat = now
-        _sd_notify("WATCHDOG=1")
-        self.store.save_status({
-            "at": self.clock().isoformat(), **self.board.snapshot(),
-            "server_reachable": self.server_reachable.is_set(),
-            "scanner_ready": self.scanner_ready.is_set(),
-            "keypad_locked_until": self.keypad.locked_until_text(),
-        })
+        if now - self._last_heartbeat >= 5:
+            self._last_heartbeat = now
+            _sd_notify("WATCHDOG=1")
+        self._last_status = status
+        self.store.save_status({"at": self.clock().isoformat(), **status})
 
     # Codes from the scanner and the keypad ------------------------------------------------------
     def handle_scan(self, line: str) -> Decision:

@@ -92,6 +92,24 @@ def wait_for_http(url: str, deadline_seconds: float, process: subprocess.Popen) 
     return False
 
 
+def wait_for_controller(database: Path, deadline_seconds: float, process: subprocess.Popen) -> bool:
+    """Until the controller's status says synced and scanner ready."""
+    import json
+    import sqlite3
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+                row = connection.execute("SELECT value FROM setting WHERE name = 'status'").fetchone()
+        except sqlite3.Error:
+            row = None
+        status = json.loads(row[0]) if row else {}
+        if status.get("synced") and status.get("scanner_ready"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run-demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("LOCKER_DEMO_PORT", 5000)),
@@ -151,10 +169,14 @@ def main(argv: list[str] | None = None) -> int:
         if not wait_for_http(site + "/", 30, children["web site"]):
             print("The web site did not start; see the messages above.", file=sys.stderr)
             return 1
-        # The controller once the site answers, so its first sync finds it.
+        # The controller once the site answers, so its first sync finds it; the banner
+        # once the controller has synced and listens to its scanner.
         children["controller"] = subprocess.Popen(
             [python, "-m", "controller", "--config", str(config)], cwd=ROOT, env=child_env,
             start_new_session=True)
+        if not wait_for_controller(data_dir / "controller.sqlite", 30, children["controller"]):
+            print("The controller did not get ready; see the messages above.", file=sys.stderr)
+            return 1
         print(f"""
   Stadtpark locker demo is running.
 

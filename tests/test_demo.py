@@ -4,6 +4,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from datetime import datetime, timedelta, timezone
@@ -37,14 +38,16 @@ def test_demo_runs_books_opens_and_stops_cleanly(tmp_path):
     demo = subprocess.Popen([sys.executable, "-m", "demo", "--port", str(port), "--data-dir",
                              str(tmp_path / "demo"), "--pulse", "0.05"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(demo.stdout.readline, "")),
+                              daemon=True)
+    reader.start()
     try:
-        def site_up():
-            try:
-                return requests.get(site, timeout=2).status_code == 200
-            except requests.RequestException:
-                assert demo.poll() is None, demo.stdout.read()
-                return False
-        wait_until(site_up, timeout=60, interval=0.2, message="demo site")
+        def banner_shown():
+            assert demo.poll() is None, "".join(lines)
+            return any("demo is running" in line for line in lines)
+        # As a person would: use it once the banner says it runs.
+        wait_until(banner_shown, timeout=90, interval=0.1, message="demo banner")
         session = requests.Session()
         form = session.get(f"{site}/s/stadtpark/reserve/rollator", timeout=5).text
         fields = dict(re.findall(r'name="(csrf_token|date|start|end_date|end)"[^>]*value="([^"]*)"', form))
@@ -71,7 +74,11 @@ def test_demo_runs_books_opens_and_stops_cleanly(tmp_path):
                    message="picked up on the site")
     finally:
         demo.send_signal(signal.SIGINT)
-        output, _ = demo.communicate(timeout=30)
+        demo.wait(30)
+        reader.join(10)
+        demo.stdout.close()
+        output = "".join(lines)
+
     assert demo.returncode == 0, output
     assert "Stadtpark locker demo is running" in output and "Stopped." in output
     assert "Traceback" not in output
