@@ -85,7 +85,7 @@ class BoardWorker:
             self.controller.event("unlock_unanswered", reservation_id=request.reservation_id,
                                   compartment=request.compartment, detail={"error": str(error)})
         else:
-            if result.replied and result.door_closed is True and request.purpose != "remote":
+            if result.replied and result.door_closed is True:
                 logger.info("compartment %s still reads closed after its pulse", request.compartment)
         self.record(request.compartment, observations)
 

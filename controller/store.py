@@ -130,10 +130,6 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
-    def save_door(self, compartment: int, door: dict) -> None:
-        with self._lock:
-            self._save_door(compartment, door)
-
     def _save_door(self, compartment: int, door: dict) -> None:
         self._db.execute("INSERT INTO door (compartment, state) VALUES (?, ?) ON CONFLICT"
                          "(compartment) DO UPDATE SET state = excluded.state",
@@ -253,10 +249,6 @@ class Store:
     def save_status(self, status: dict) -> None:
         with self._lock:
             self._set("status", json.dumps(status, sort_keys=True))
-
-    def set_local_state(self, reservation_id: int, state: str) -> None:
-        with self._lock:
-            self._set_local_state(reservation_id, state)
 
     def _set_local_state(self, reservation_id: int, state: str) -> None:
         self._db.execute(

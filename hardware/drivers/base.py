@@ -115,10 +115,11 @@ class BoardDriver:
         return raw_closed != self.inverted_polarity
 
     def _transact(self, frame: bytes, decode: Callable[[bytes], tuple[object, int]] | None,
-                  *, settle: float = 0.0):
+                  *, settle: float = 0.0, timeout: float | None = None):
         """Send ``frame`` and return the decoded reply. With ``decode`` None nothing is
         awaited (a board that never answers this request); ``settle`` is how long the board
-        stays busy afterwards (its pulse)."""
+        stays busy afterwards (its pulse); ``timeout`` replaces the response timeout for a
+        request that takes longer."""
         wait = self._last_transaction_end + self.timing.transaction_gap - time.monotonic()
         if wait > 0:
             time.sleep(wait)  # the protocol's minimum gap between transactions
@@ -128,7 +129,7 @@ class BoardDriver:
             self.port.write(frame)
             self.port.flush()
             wire_log.debug(">>> %s", frame.hex(" "))
-            reply = self._read_reply(decode) if decode is not None else None
+            reply = self._read_reply(decode, timeout) if decode is not None else None
         except NoResponseError:
             self.stats.record("timeouts", time.monotonic() - started)
             self._drain()
@@ -142,8 +143,8 @@ class BoardDriver:
         self.stats.record("ok", time.monotonic() - started)
         return reply
 
-    def _read_reply(self, decode):
-        deadline = time.monotonic() + self.timing.response_timeout
+    def _read_reply(self, decode, timeout: float | None = None):
+        deadline = time.monotonic() + (timeout or self.timing.response_timeout)
         buffer = b""
         skipped = b""
         while True:

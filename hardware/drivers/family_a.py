@@ -1,8 +1,6 @@
 """Driver for family A "8A/80" XOR boards (addresses 1-31, up to 24 locks read at once)."""
 from __future__ import annotations
 
-import dataclasses
-
 from hardware import family_a as codec
 from hardware.drivers.base import BoardDriver, BoardState, NoResponseError, UnlockResult, register
 
@@ -16,9 +14,10 @@ class FamilyADriver(BoardDriver):
         super().__init__(port, timing, inverted_polarity=inverted_polarity)
         self.channels = channels
 
-    def _ask(self, request: codec.Request, board: int):
+    def _ask(self, request: codec.Request, board: int, timeout: float | None = None):
         try:
-            return self._transact(request.encode(), lambda buf: codec.decode_reply(buf, request))
+            return self._transact(request.encode(), lambda buf: codec.decode_reply(buf, request),
+                                  timeout=timeout)
         except NoResponseError as error:
             raise NoResponseError(f"no reply from board {board}") from error
 
@@ -39,9 +38,4 @@ class FamilyADriver(BoardDriver):
     def open_all(self, board: int) -> None:
         """Service only: the board pulses every lock in turn, which takes seconds."""
         request = codec.Request(codec.UNLOCK_HEADER, board, 0, codec.UNLOCK_FUNC)
-        slow = self.timing.response_timeout + 0.6 * self.channels
-        saved, self.timing = self.timing, dataclasses.replace(self.timing, response_timeout=slow)
-        try:
-            self._ask(request, board)
-        finally:
-            self.timing = saved
+        self._ask(request, board, timeout=self.timing.response_timeout + 0.6 * self.channels)
