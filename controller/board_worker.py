@@ -35,19 +35,40 @@ class BoardWorker:
         self.doors: dict[int, DoorTracker] = {}
         self.failures: dict[int, int] = {}
         self.retry_at: dict[int, float] = {}
+        self._mismatch_reported: str | None = None
 
     def _now(self) -> float:
         return self.controller.clock().timestamp()
 
+    def family(self) -> str:
+        """The board family: the cabinet's row on the server is the one source of truth;
+        our own setting counts only until the first sync. A disagreement is logged and
+        reported once, so staff can fix whichever is wrong."""
+        cabinet = self.store.setting("board_family")
+        configured = self.settings.board_family
+        if cabinet and cabinet != configured and self._mismatch_reported != cabinet:
+            self._mismatch_reported = cabinet
+            logger.warning("board_family is %s in this controller's settings but %s for the "
+                           "cabinet on the server; using %s", configured, cabinet, cabinet)
+            self.controller.event("config_mismatch", detail={
+                "setting": "board_family", "controller": configured, "cabinet": cabinet})
+        return cabinet or configured
+
     def run(self, stop) -> None:
-        settings = self.settings
         self.doors = {number: DoorTracker.from_dict(state)
                       for number, state in self.store.doors().items()}
-        port = serial.serial_for_url(settings.board_port, baudrate=settings.board_baudrate
-                                     or default_baudrate(settings.board_family))
+        while not stop.is_set():
+            self._drive(stop, self.family())
+
+    def _drive(self, stop, family: str) -> None:
+        """Own the line with one family's driver until stopped or the family changes."""
+        settings = self.settings
+        baudrate = (settings.board_baudrate if family == settings.board_family else 0) \
+            or default_baudrate(family)
+        port = serial.serial_for_url(settings.board_port, baudrate=baudrate)
         timing = Timing(settings.response_timeout, settings.quiet_time, settings.transaction_gap,
                         settings.recovery_quiet)
-        driver = make_driver(settings.board_family, port, timing,
+        driver = make_driver(family, port, timing,
                              inverted_polarity=self.store.setting("inverted_polarity") == "1")
         next_poll = time.monotonic()
         try:
@@ -62,6 +83,10 @@ class BoardWorker:
                     self.poll(driver)
                     self.controller.heartbeat()
                     next_poll = time.monotonic() + settings.poll_interval
+                    if self.family() != family:
+                        logger.info("board family now %s (from the cabinet's settings)",
+                                    self.family())
+                        return
         finally:
             port.close()
 
@@ -134,6 +159,6 @@ class BoardWorker:
                 local_state=LOCAL_STATE_AFTER.get(observation.kind))
 
     def snapshot(self) -> dict:
-        return {"doors": {n: t.state for n, t in sorted(self.doors.items())},
+        return {"board_family": self.family(), "doors": {n: t.state for n, t in sorted(self.doors.items())},
                 "boards_offline": sorted(b for b, f in self.failures.items()
                                          if f >= OFFLINE_AFTER_FAILURES)}

@@ -111,6 +111,18 @@ class LockerController:
         self._last_status = status
         self.store.save_status({"at": self.clock().isoformat(), **status})
 
+    def status_report(self) -> dict:
+        """What staff see of this cabinet: boards, open doors, outbox backlog."""
+        saved = self.store.setting("status")
+        status = json.loads(saved) if saved else {}
+        doors = status.get("doors", {})
+        return {"at": self.clock().isoformat(), "outbox": self.store.outbox_length(),
+                "board_family": status.get("board_family", self.settings.board_family),
+                "boards_offline": status.get("boards_offline", []),
+                "doors_open": sorted(int(n) for n, state in doors.items() if state == "open"),
+                "scanner_ready": self.scanner_ready.is_set(),
+                "keypad_locked_until": self.keypad.locked_until_text()}
+
     # Codes from the scanner and the keypad ------------------------------------------------------
     def handle_scan(self, line: str) -> Decision:
         keys = {kid: signed_code.public_key_from_text(text)

@@ -199,6 +199,8 @@ class Store:
                      r.get("code_hash")))
             self._set("cabinet_id", str(cabinet["id"]))
             self._set("inverted_polarity", "1" if cabinet.get("inverted_polarity") else "0")
+            if cabinet.get("board_family"):
+                self._set("board_family", str(cabinet["board_family"]))
             if document.get("code_salt"):
                 self._set("code_salt", document["code_salt"])
             self._set("sync_cursor", str(document["cursor"]))

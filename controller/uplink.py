@@ -88,6 +88,9 @@ class ServerClient:
     def post_events(self, events: list[dict]) -> dict:
         return self._call("POST", "/api/v1/controller/events", body={"events": events})
 
+    def post_status(self, status: dict) -> dict:
+        return self._call("POST", "/api/v1/controller/status", body={"status": status})
+
     def commands(self, after: int, wait: float) -> dict:
         return self._call("GET", "/api/v1/controller/commands", params={"after": after, "wait": wait},
                           channel="poll", timeout=wait + self.timeout)
@@ -176,6 +179,7 @@ class Uplink:
             self.store.apply_sync(document)
             more = bool(document.get("more"))
         self.controller.synced.set()
+        self.client.post_status(self.controller.status_report())
 
     # Remote commands -----------------------------------------------------------------------------
     def run_commands(self, stop) -> None:

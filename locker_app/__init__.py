@@ -7,7 +7,7 @@ from flask import Flask, request, session
 from sqlalchemy import event
 
 from locker_app.config import Config
-from locker_app.extensions import babel, csrf, db, migrate
+from locker_app.extensions import babel, csrf, db, login_manager, migrate
 
 
 def select_locale() -> str:
@@ -26,6 +26,12 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     app = Flask(__name__)
     app.config.from_object(config)
     app.config.update(overrides or {})
+    from locker_app.security import add_security_headers, check_secret
+    check_secret(app)
+    if app.config.get("PROXY_COUNT"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     db.init_app(app)
     with app.app_context():
@@ -33,18 +39,36 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     migrate.init_app(app, db, directory=str(migrations_dir()), render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    add_security_headers(app)
 
     from locker_app.booking import bp as booking_bp
     from locker_app.api import bp as api_bp
+    from locker_app.auth import bp as auth_bp
+    from locker_app.staff import bp as staff_bp, admin_bp
     from locker_app.errors import register_error_pages
     from locker_app.cli import register_cli, register_rule_commands
 
     app.register_blueprint(booking_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(auth_bp, url_prefix="/staff")
+    app.register_blueprint(staff_bp, url_prefix="/staff")
+    app.register_blueprint(admin_bp, url_prefix="/staff/admin")
     csrf.exempt(api_bp)
     register_error_pages(app)
+
+    from locker_app.services.timeutil import to_local
+    app.jinja_env.globals["to_local"] = to_local  # macros see globals, not the context
+
+    @app.context_processor
+    def page_language():
+        from flask_babel import get_locale
+        return {"locale": str(get_locale() or "de")}
+
     register_cli(app)
     register_rule_commands(app)
+    from locker_app.staff.cli import register_staff_commands
+    register_staff_commands(app)
     logging.getLogger(__name__).debug("app created")
     return app
 

@@ -11,8 +11,32 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"LOCKER_{name}", default)
 
 
+def _flag(name: str, default: str) -> bool:
+    return (_env(name, default) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+# Secrets that are published (here and in the example settings): never accepted.
+KNOWN_SECRETS = frozenset({"dev-only-change-me", "change-me-to-a-long-random-string", "test"})
+
+
 class Config:
-    SECRET_KEY = _env("SECRET_KEY", "dev-only-change-me")
+    # Required outside the tests: create_app refuses to start without a real one.
+    SECRET_KEY = _env("SECRET_KEY")
+    # Staff sessions: the cookie only over HTTPS (LOCKER_COOKIE_SECURE=0 for a plain-HTTP
+    # demo), never readable by scripts, not sent along from other sites' forms.
+    SESSION_COOKIE_SECURE = _flag("COOKIE_SECURE", "1")
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    # A staff session ends after this many minutes without a request.
+    STAFF_IDLE_MINUTES = int(_env("STAFF_IDLE_MINUTES", "30"))
+    # Failed logins within the window, per account and per client address, before refusing.
+    LOGIN_MAX_FAILURES_PER_ACCOUNT = int(_env("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5"))
+    LOGIN_MAX_FAILURES_PER_ADDRESS = int(_env("LOGIN_MAX_FAILURES_PER_ADDRESS", "20"))
+    LOGIN_FAILURE_WINDOW_MINUTES = int(_env("LOGIN_FAILURE_WINDOW_MINUTES", "15"))
+    # Reverse proxies in front of the site that set X-Forwarded-For (0: none).
+    PROXY_COUNT = int(_env("PROXY_COUNT", "0"))
+    # A cabinet not heard from this long raises an alert.
+    CABINET_SILENT_MINUTES = int(_env("CABINET_SILENT_MINUTES", "10"))
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'instance' / 'locker.sqlite'}")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     # Private Ed25519 keys that sign the codes in the QR, one file per key id.
@@ -44,3 +68,4 @@ class TestConfig(Config):
     TESTING = True
     WTF_CSRF_ENABLED = False
     SECRET_KEY = "test"
+    SESSION_COOKIE_SECURE = False

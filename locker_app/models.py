@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
 
+from flask_login import UserMixin
 from sqlalchemy import (CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint,
                         func, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -31,6 +32,13 @@ class Site(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(120))
+    address: Mapped[str | None] = mapped_column(String(200))
+    # Where in the park the cabinets stand, in words a visitor can follow.
+    directions: Mapped[str | None] = mapped_column(String(300))
+    hotline: Mapped[str | None] = mapped_column(String(40))
+    # New alerts of this site's cabinets are mailed here (the staff on duty).
+    on_duty_email: Mapped[str | None] = mapped_column(String(254))
+    retired_at: Mapped[datetime | None]
     cabinets: Mapped[list[Cabinet]] = relationship(back_populates="site", order_by="Cabinet.id")
 
 
@@ -40,6 +48,7 @@ class Cabinet(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
     name: Mapped[str] = mapped_column(String(120))
+    location: Mapped[str | None] = mapped_column(String(300))
     board_family: Mapped[str] = mapped_column(String(8), default="A")
     serial_port: Mapped[str] = mapped_column(String(200), default="/dev/ttyUSB0")
     baudrate: Mapped[int] = mapped_column(default=9600)
@@ -47,6 +56,7 @@ class Cabinet(db.Model):
     inverted_polarity: Mapped[bool] = mapped_column(default=False)
     # Salt of the numeric codes' hashes this cabinet's controller gets.
     code_salt: Mapped[str | None] = mapped_column(String(64))
+    retired_at: Mapped[datetime | None]
     site: Mapped[Site] = relationship(back_populates="cabinets")
     compartments: Mapped[list[Compartment]] = relationship(back_populates="cabinet",
                                                            order_by="Compartment.number")
@@ -59,6 +69,8 @@ class Compartment(db.Model):
     number: Mapped[int]  # what is painted on the door
     board_address: Mapped[int]
     lock_number: Mapped[int]
+    # The board reports whether an item is inside (family B boards with sensors).
+    item_sensor: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     cabinet: Mapped[Cabinet] = relationship(back_populates="compartments")
     item: Mapped[Item | None] = relationship(back_populates="compartment")
     __table_args__ = (
@@ -76,6 +88,9 @@ class ItemType(db.Model):
     name_en: Mapped[str] = mapped_column(String(80))
     plural_de: Mapped[str] = mapped_column(String(80))
     plural_en: Mapped[str] = mapped_column(String(80))
+    description_de: Mapped[str | None] = mapped_column(Text)
+    description_en: Mapped[str | None] = mapped_column(Text)
+    retired_at: Mapped[datetime | None]
 
     def name(self, locale: str) -> str:
         return self.name_en if locale == "en" else self.name_de
@@ -90,6 +105,12 @@ class Item(db.Model):
     compartment_id: Mapped[int | None] = mapped_column(ForeignKey("compartment.id"), unique=True)
     label: Mapped[str] = mapped_column(String(80))
     in_service: Mapped[bool] = mapped_column(default=True)
+    # Why it is out of service, for staff.
+    service_reason: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)  # condition, repairs
+    # A visitor reported a defect: not lent out again until staff have looked at it.
+    check_needed: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    retired_at: Mapped[datetime | None]
     item_type: Mapped[ItemType] = relationship()
     compartment: Mapped[Compartment | None] = relationship(back_populates="item")
 
@@ -110,6 +131,8 @@ class Reservation(db.Model):
     # Personal data: the least that works, erased after the loan (nullable for that).
     visitor_name: Mapped[str | None] = mapped_column(String(80))
     email: Mapped[str | None] = mapped_column(String(254))
+    # Bookings taken by staff on the phone: a number to call back instead of an address.
+    phone: Mapped[str | None] = mapped_column(String(40))
     code: Mapped[str | None] = mapped_column(String(200), unique=True)
     # The short code for the keypad and the phone, unique among active reservations; its
     # hash (with the cabinet's salt) is what the controller gets.
@@ -159,6 +182,10 @@ class Controller(db.Model):
     name: Mapped[str] = mapped_column(String(120))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     last_seen_at: Mapped[datetime | None]
+    last_sync_at: Mapped[datetime | None]
+    # What the controller last said of itself (outbox backlog, boards, open doors), as JSON.
+    reported_status: Mapped[str | None] = mapped_column(Text)
+    retired_at: Mapped[datetime | None]
     cabinet: Mapped[Cabinet] = relationship()
 
 
@@ -174,8 +201,14 @@ class ControllerEvent(db.Model):
     reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservation.id"))
     compartment: Mapped[int | None]
     detail: Mapped[str | None] = mapped_column(Text)
+    # Alerts: staff acknowledge them with a note.
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(120))
+    acknowledge_note: Mapped[str | None] = mapped_column(String(500))
+    controller: Mapped[Controller] = relationship()
     __table_args__ = (
         UniqueConstraint("controller_id", "idempotency_key", name="uq_controller_event_key"),
+        Index("ix_controller_event_kind", "kind", "id"),
     )
 
 
@@ -245,7 +278,11 @@ class OutgoingMail(db.Model):
     One mail of each kind per reservation, even if two schedulers ran."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    reservation_id: Mapped[int] = mapped_column(ForeignKey("reservation.id"))
+    # A mail to a visitor about a reservation, or (alerts) to a site's on-duty address.
+    reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservation.id"))
+    controller_event_id: Mapped[int | None] = mapped_column(ForeignKey("controller_event.id"),
+                                                            unique=True)
+    to_address: Mapped[str | None] = mapped_column(String(254))
     kind: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
@@ -271,3 +308,60 @@ class RemoteCommand(db.Model):
     state: Mapped[str] = mapped_column(String(16), default="pending")
     result_at: Mapped[datetime | None]
     result_detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class StaffRole:
+    ADMIN = "admin"  # staff accounts, sites, cabinets, controllers, settings
+    STAFF = "staff"  # daily work
+    ALL = (ADMIN, STAFF)
+
+
+class StaffUser(UserMixin, db.Model):
+    """A member of the parks staff who logs in to the staff pages."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)  # lower case
+    display_name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=StaffRole.STAFF)
+    active: Mapped[bool] = mapped_column(default=True)
+    # Part of the session's login id: raising it logs the account out everywhere.
+    session_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+    __table_args__ = (CheckConstraint("role IN ('admin', 'staff')", name="role"),)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == StaffRole.ADMIN
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        """The login id in the session: raising the version ends every session."""
+        return f"{self.id}:{self.session_version}"
+
+
+class LoginAttempt(db.Model):
+    """Failed logins, counted per account and per address across all web processes."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    username: Mapped[str] = mapped_column(String(80))
+    address: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (Index("ix_login_attempt_username", "username", "at"),
+                      Index("ix_login_attempt_address", "address", "at"))
+
+
+class AuditEntry(db.Model):
+    """Who did what, when and why: every staff action and every remote open."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -16,7 +16,7 @@ from flask import Flask
 
 from locker_app.extensions import db
 from locker_app.models import utcnow
-from locker_app.services import lifecycle, mail
+from locker_app.services import alerts, lifecycle, mail
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +48,11 @@ JOBS = {
                                                   utcnow()),
     "erase_personal_data": lambda app: lifecycle.erase_personal_data(
         db.session, utcnow(), app.config["ERASE_AFTER_DAYS"]),
+    "silent_cabinets": lambda app: alerts.raise_silent_cabinets(
+        db.session, utcnow(), timedelta(minutes=app.config["CABINET_SILENT_MINUTES"])),
 }
 INTERVALS = {"expire_no_shows": 60, "mark_overdue": 60, "pickup_reminders": 60,
-             "send_mails": 10, "erase_personal_data": 3600}
+             "send_mails": 10, "erase_personal_data": 3600, "silent_cabinets": 60}
 
 
 def build_scheduler(app: Flask) -> BlockingScheduler:
@@ -66,7 +68,13 @@ def main() -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     from locker_app import create_app
-    scheduler = build_scheduler(create_app())
+    from locker_app.security import ConfigurationError
+    try:
+        app = create_app()
+    except ConfigurationError as error:
+        print(f"The scheduler cannot start: {error}", file=sys.stderr)
+        return 2
+    scheduler = build_scheduler(app)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: scheduler.shutdown(wait=False))
     logger.info("scheduler started: %s", ", ".join(INTERVALS))

@@ -157,3 +157,35 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, message
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+STAFF_PASSWORD = "correct horse battery"
+
+
+def make_account(app, username: str, role: str = "staff", password: str = STAFF_PASSWORD):
+    from locker_app.services.staff_accounts import create_account
+    with app.app_context():
+        user = create_account(db.session, username, username.title(), password, role)
+        db.session.commit()
+        return user.id
+
+
+def log_in(client, username: str, password: str = STAFF_PASSWORD):
+    return client.post("/staff/login", data={"username": username, "password": password})
+
+
+@pytest.fixture
+def staff_client(app):
+    """A test client logged in as a staff member (not an administrator)."""
+    make_account(app, "erika")
+    client = app.test_client()
+    assert log_in(client, "erika").status_code == 302
+    return client
+
+
+@pytest.fixture
+def admin_client(app):
+    make_account(app, "admin", "admin")
+    client = app.test_client()
+    assert log_in(client, "admin").status_code == 302
+    return client

@@ -102,6 +102,16 @@ def create_reservation():
                    pickup_until=aware_utc(reservation.pickup_until).isoformat()), 201
 
 
+@bp.post("/controller/status")
+@controller_required
+def status():
+    try:
+        controllers.store_status(db.session, g.controller, request.get_json(silent=True))
+    except DomainError as error:
+        return jsonify(error=str(error)), 400
+    return jsonify(ok=True)
+
+
 @bp.get("/controller/commands")
 @controller_required
 def commands():

@@ -16,6 +16,7 @@ from locker_app.booking import bp
 from locker_app.booking.forms import CancelForm, ReservationForm
 from locker_app.extensions import db
 from locker_app.models import ItemType, Site, utcnow
+from locker_app.security import safe_next
 from locker_app.services import reservations as booking
 from locker_app.services import numeric_codes, rules
 from locker_app.services.errors import DomainError, NotFound
@@ -163,7 +164,4 @@ def cancel(token: str):
 def set_language(code: str):
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
-    target = request.args.get("next", "")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = url_for("booking.index")
-    return redirect(target)
+    return redirect(safe_next(request.args.get("next")) or url_for("booking.index"))

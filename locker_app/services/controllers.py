@@ -23,13 +23,18 @@ EVENT_KINDS = frozenset({
     "door_closed", "door_forced", "door_left_open", "pickup", "return", "return_incomplete",
     "board_offline", "board_online", "scanner_lost", "scanner_back", "keypad_lost",
     "keypad_back", "keypad_locked", "server_unreachable", "server_back", "remote_refused",
+    "config_mismatch",
 })
 # What staff must see, and the event that ends each (None: staff close it by hand).
 ALERTS = {
     "door_forced": None, "door_left_open": "door_closed", "unlock_failed": None,
     "return_incomplete": "return", "board_offline": "board_online", "scanner_lost": "scanner_back",
     "keypad_lost": "keypad_back", "keypad_locked": None, "server_unreachable": "server_back",
+    "config_mismatch": None,
+    # Raised by the server itself (services/alerts.py), not by a controller.
+    "cabinet_silent": "cabinet_back",
 }
+MAX_STATUS_BYTES = 4000
 MAX_EVENTS_PER_POST = 200
 
 
@@ -51,7 +56,15 @@ def authenticate(session: Session, token: str | None) -> Controller | None:
     if not token:
         return None
     return session.scalars(select(Controller).where(
-        Controller.token_hash == hash_token(token))).first()
+        Controller.token_hash == hash_token(token), Controller.retired_at.is_(None))).first()
+
+
+def rotate_token(session: Session, controller: Controller) -> str:
+    """A new token for the controller; the old one stops working at once."""
+    token = secrets.token_urlsafe(32)
+    controller.token_hash = hash_token(token)
+    session.flush()
+    return token
 
 
 def _iso(moment: datetime) -> str:
@@ -75,7 +88,7 @@ def sync(session: Session, controller: Controller, since: int, limit: int) -> di
     for _, reservation in rows:
         latest[reservation.id] = reservation
     cursor = rows[-1][0] if rows else since
-    controller.last_seen_at = utcnow()
+    controller.last_seen_at = controller.last_sync_at = utcnow()
     session.commit()
     return {
         "cursor": cursor,
@@ -176,7 +189,22 @@ def store_events(session: Session, controller: Controller,
             _apply_to_command(session, controller, event)
     controller.last_seen_at = utcnow()
     session.commit()
+    from locker_app.services.alerts import queue_alert_mails
+    queue_alert_mails(session, controller, stored)
     return {"stored": stored, "duplicates": duplicates}
+
+
+def store_status(session: Session, controller: Controller, payload: object) -> None:
+    """What the controller says of itself (outbox backlog, boards, open doors), kept as
+    it came for the staff pages; only its size and shape are checked."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("status"), dict):
+        raise DomainError('expected a JSON object with an object "status"')
+    text = json.dumps(payload["status"], ensure_ascii=False, sort_keys=True)
+    if len(text) > MAX_STATUS_BYTES:
+        raise DomainError(f"status larger than {MAX_STATUS_BYTES} characters")
+    controller.reported_status = text
+    controller.last_seen_at = utcnow()
+    session.commit()
 
 
 def _apply(session: Session, reservation: Reservation, event: IncomingEvent) -> None:

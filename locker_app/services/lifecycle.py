@@ -67,7 +67,7 @@ def queue_pickup_reminders(session: Session, now: datetime, lead: timedelta) -> 
 
 
 def erase_personal_data(session: Session, now: datetime, after_days: int) -> int:
-    """Name and address go ``after_days`` after the reservation ended; the rest stays for
+    """Name, address and phone number go ``after_days`` after the reservation ended; the rest stays for
     the statistics. Mails not yet sent for those reservations go too."""
     cutoff = now - timedelta(days=after_days)
     ids = session.scalars(select(Reservation.id).where(
@@ -75,7 +75,7 @@ def erase_personal_data(session: Session, now: datetime, after_days: int) -> int
         Reservation.erased_at.is_(None))).all()
     if ids:
         session.execute(update(Reservation).where(Reservation.id.in_(ids)).values(
-            visitor_name=None, email=None, erased_at=now))
+            visitor_name=None, email=None, phone=None, erased_at=now))
         session.execute(delete(OutgoingMail).where(OutgoingMail.reservation_id.in_(ids),
                                                    OutgoingMail.sent_at.is_(None)))
     session.commit()

@@ -17,7 +17,7 @@ from flask_babel import force_locale, gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from locker_app.models import OutgoingMail, Reservation
+from locker_app.models import ControllerEvent, OutgoingMail, Reservation
 from locker_app.services.timeutil import aware_utc, to_local
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,26 @@ def compose(reservation: Reservation, kind: str) -> EmailMessage:
     return message
 
 
+def compose_alert(mail: OutgoingMail, event: ControllerEvent) -> EmailMessage:
+    """An alert for the staff on duty, in German (the staff's language)."""
+    from locker_app.services.alerts import alert_title
+    controller = event.controller
+    base = (current_app.config.get("PUBLIC_BASE_URL") or "http://localhost:5000").rstrip("/")
+    with force_locale("de"):
+        title = alert_title(event.kind)
+        cabinet = controller.cabinet
+        body = render_template("mail/alert.txt", title=title, event=event, cabinet=cabinet,
+                               at=to_local(event.occurred_at), url=f"{base}/staff/alerts")
+        message = EmailMessage()
+        message["Subject"] = f"{title}: {cabinet.site.name}, {cabinet.name}"
+        message["From"] = current_app.config["MAIL_FROM"]
+        message["To"] = mail.to_address
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid(domain="stadtpark-locker")
+        message.set_content(body)
+    return message
+
+
 class SmtpMailer:
     def __init__(self, config) -> None:
         self.config = config
@@ -131,11 +151,15 @@ def send_due_mails(session: Session, mailer, now: datetime, limit: int = 50) -> 
         if leased.rowcount != 1:
             continue
         mail = session.get(OutgoingMail, mail_id)
-        reservation = session.get(Reservation, mail.reservation_id)
         try:
-            if not reservation.email:
-                raise ValueError("the reservation has no e-mail address (any more)")
-            mailer.send(compose(reservation, mail.kind))
+            if mail.controller_event_id is not None:
+                mailer.send(compose_alert(mail, session.get(ControllerEvent,
+                                                            mail.controller_event_id)))
+            else:
+                reservation = session.get(Reservation, mail.reservation_id)
+                if not reservation.email:
+                    raise ValueError("the reservation has no e-mail address (any more)")
+                mailer.send(compose(reservation, mail.kind))
         except Exception as error:  # any failure of composing or sending: retry later
             mail.attempts += 1
             mail.last_error = f"{error.__class__.__name__}: {error}"[:300]

@@ -144,7 +144,8 @@ def _serialise_allocation(session: Session, site: Site, item_type: ItemType) -> 
 def create_reservation(session: Session, *, site: Site, item_type: ItemType, start: datetime,
                        end: datetime, name: str | None, email: str | None,
                        person: Person | None = None, now: datetime | None = None,
-                       grace_minutes: int = 15, actor: str = "visitor") -> Reservation:
+                       grace_minutes: int = 15, actor: str = "visitor",
+                       cause: str | None = None, phone: str | None = None) -> Reservation:
     """Book a concrete item of ``item_type`` at ``site`` for [start, end) (naive UTC).
 
     Raises DomainError for what the rules refuse and SoldOut when no item is free. The
@@ -172,7 +173,8 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
             reservation = Reservation(
                 item=item, compartment=item.compartment, start_at=start, end_at=end,
                 pickup_until=min(end, start + timedelta(minutes=rule.pickup_window_minutes)),
-                visitor_name=name, email=email, state=ReservationState.BOOKED, created_at=now,
+                visitor_name=name, email=email, phone=phone, state=ReservationState.BOOKED,
+                created_at=now,
                 locale=str(get_locale() or "de"), numeric_code=numeric_codes.new_code())
             reservation.numeric_code_hash = numeric_codes.code_hash(
                 reservation.numeric_code, numeric_codes.cabinet_salt(item.compartment.cabinet))
@@ -189,7 +191,8 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
             raise
         session.add(ReservationEvent(reservation=reservation, from_state=None,
                                      to_state=ReservationState.BOOKED, actor=actor,
-                                     cause="booked online" if actor == "visitor" else f"booked by {actor}",
+                                     cause=cause or ("booked online" if actor == "visitor"
+                                                     else f"booked by {actor}"),
                                      at=now))
         reservation.code = signing.sign_reservation(reservation)
         queue_mail(session, reservation, "confirmation")

@@ -1,0 +1,58 @@
+"""What every response and every start-up must get right: a real secret, safe cookies,
+security headers, and redirects that stay on this site."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask
+
+from locker_app.config import KNOWN_SECRETS
+
+# No inline script or style anywhere: our pages load their own files only.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+class ConfigurationError(RuntimeError):
+    """A setting that must be fixed before the site may start; the message says how."""
+
+
+def check_secret(app: Flask) -> None:
+    if app.config.get("TESTING"):
+        return
+    secret = app.config.get("SECRET_KEY")
+    if not secret or secret in KNOWN_SECRETS or len(str(secret)) < 16:
+        raise ConfigurationError(
+            "LOCKER_SECRET_KEY is missing or is a published example value. Staff sessions "
+            "signed with it could be forged. Set it to a long random value, for example the "
+            "output of: python3 -c 'import secrets; print(secrets.token_hex(32))'")
+
+
+def add_security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(response):
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` when it is a path on this site, else None. Browsers drop tabs and
+    newlines and read a backslash as a slash, so ``/\\t/evil`` would leave the site."""
+    if not target or len(target) > 2000:
+        return None
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F or ch == "\\" for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target

@@ -1,0 +1,34 @@
+"""Small helpers the staff views share."""
+from __future__ import annotations
+
+from flask import abort
+from flask_login import current_user
+
+from locker_app.extensions import db
+from locker_app.services import staff_accounts
+from locker_app.services.errors import DomainError
+
+
+def who() -> str:
+    return current_user.username
+
+
+def audit(action: str, target: str | None = None, detail=None) -> None:
+    """Record a staff action; committed with the change it belongs to."""
+    staff_accounts.audit(db.session, current_user._get_current_object(), action, target, detail)
+
+
+def show_error(form, error: DomainError) -> None:
+    """A refusal next to the field it concerns, else above the form."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = list(field.errors) + [str(error)]
+    else:
+        form.form_errors.append(str(error))
+
+
+def get_or_404(model, object_id: int):
+    found = db.session.get(model, object_id)
+    if found is None:
+        abort(404)
+    return found

@@ -1,0 +1,36 @@
+// Progressive enhancement only: every page works without this file.
+(function () {
+  "use strict";
+  // Print buttons are shown only where they can work.
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
+  // An error summary takes the focus, so screen readers and keyboards start there.
+  var summary = document.querySelector("[data-focus]");
+  if (summary) { summary.focus(); }
+  // A remote open: show what the locker reports without reloading the page.
+  var box = document.querySelector("[data-command-status]");
+  if (box) {
+    document.querySelectorAll(".no-js-only").forEach(function (el) { el.hidden = true; });
+    var url = box.getAttribute("data-command-status");
+    var deadline = Date.now() + 5 * 60 * 1000;
+    var poll = function () {
+      if (box.getAttribute("data-final") === "yes" || Date.now() > deadline) { return; }
+      fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (view) {
+          if (view) {
+            var text = box.querySelector(".status-text");
+            text.className = "status-text state-" + view.state;
+            text.querySelector("strong").textContent = view.text;
+            box.querySelector(".status-detail").textContent = view.detail;
+            box.setAttribute("data-final", view.final ? "yes" : "no");
+          }
+          setTimeout(poll, 1000);
+        })
+        .catch(function () { setTimeout(poll, 3000); });
+    };
+    setTimeout(poll, 500);
+  }
+})();
