@@ -5,6 +5,7 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger(__name__)
@@ -15,10 +16,19 @@ def _wants_json() -> bool:
 
 
 def register_error_pages(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def form_expired(error: CSRFError):
+        if _wants_json():
+            return jsonify(error=error.description), 400
+        message = _("This form was open too long or came from another page. Please go back, "
+                    "reload the page and try again.")
+        return render_template("error.html", message=message, code=400), 400
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         messages = {
             400: _("Something in the request was not right. Please go back and try again."),
+            403: _("You may not use this page. Please ask an administrator if you need it."),
             404: _("This page does not exist."),
             405: _("This page cannot be used like that."),
             413: _("That was too much data at once."),

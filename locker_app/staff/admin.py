@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, time
 
+from babel.dates import get_day_names
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _
 from flask_login import current_user
@@ -26,7 +27,11 @@ from locker_app.staff.forms import (AccountForm, CabinetForm, CompartmentForm, C
                                     RuleForm, SiteForm, SpecialDayForm)
 from locker_app.auth.forms import ConfirmForm
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def weekday_names() -> list[str]:
+    names = get_day_names("wide", locale=str(get_locale() or "de"))
+    return [names[day] for day in range(7)]  # 0 = Monday, as OpeningHours counts
 
 
 def _saved(message: str | None = None):
@@ -75,7 +80,7 @@ def site_edit(site_id: int | None = None):
             SpecialDay.site_id == site.id, SpecialDay.day >= to_local(utcnow()).date())
             .order_by(SpecialDay.day)).all()
     return render_template("staff/admin/site.html", site=site, form=form, hours=hours,
-                           weekdays=WEEKDAYS, specials=specials, special_form=SpecialDayForm(),
+                           weekdays=weekday_names(), specials=specials, special_form=SpecialDayForm(),
                            hours_form=ConfirmForm()), 422 if request.method == "POST" else 200
 
 
@@ -112,7 +117,7 @@ def site_hours(site_id: int):
         if not raw_open and not raw_close:
             wanted[weekday] = None
         elif opens is None or closes is None or closes <= opens:
-            problems.append(_(WEEKDAYS[weekday]))
+            problems.append(weekday_names()[weekday])
         else:
             wanted[weekday] = (opens, closes)
     if problems:

@@ -1,0 +1,266 @@
+"""Who may see what: every staff route refuses strangers, every administrator route refuses
+staff, every form needs its CSRF token; login limits, idle expiry, disabled accounts,
+logout everywhere, the secret key, cookies, headers and safe redirects."""
+import re
+
+import pytest
+from freezegun import freeze_time
+
+from locker_app import create_app
+from locker_app.config import Config, TestConfig
+from locker_app.extensions import db
+from locker_app.models import AuditEntry, LoginAttempt, StaffUser
+from locker_app.security import ConfigurationError
+from tests.conftest import STAFF_PASSWORD, log_in, make_account
+
+PUBLIC = {"auth.login", "auth.logout", "static"}
+
+
+def staff_rules(app):
+    """(endpoint, url, method) for every route under /staff, arguments filled with 1."""
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/staff") or rule.endpoint in PUBLIC:
+            continue
+        url = re.sub(r"<(?:int:)?(\w+)>", lambda m: "2026-12-24" if m.group(1) == "day" else "1",
+                     rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule.endpoint, url, method
+
+
+def test_the_walk_covers_every_staff_page(app):
+    endpoints = {endpoint for endpoint, _, _ in staff_rules(app)}
+    assert len(endpoints) >= 40
+    assert {"staff.today", "admin.accounts", "admin.audit_log", "staff.open_compartment"} <= endpoints
+
+
+def test_every_staff_route_refuses_strangers(app):
+    client = app.test_client()
+    for endpoint, url, method in staff_rules(app):
+        response = client.open(url, method=method)
+        assert response.status_code in (302, 401, 403, 404), (endpoint, method, response.status_code)
+        if response.status_code == 302:
+            assert response.headers["Location"].startswith("/staff/login"), endpoint
+
+
+def test_every_admin_route_refuses_staff(app, staff_client):
+    checked = 0
+    for endpoint, url, method in staff_rules(app):
+        if endpoint.startswith("admin."):
+            assert staff_client.open(url, method=method).status_code == 403, (endpoint, method)
+            checked += 1
+    assert checked >= 20
+    # ... while the daily pages are open to staff.
+    assert staff_client.get("/staff/").status_code == 200
+    assert staff_client.get("/staff/reservations").status_code == 200
+
+
+def test_a_post_without_csrf_token_is_refused(tmp_path):
+    from tests.conftest import make_app
+    app = make_app(tmp_path)
+    app.config["WTF_CSRF_ENABLED"] = True
+    make_account(app, "admin", "admin")
+    client = app.test_client()
+    # The login form itself needs its token ...
+    refused_login = log_in(client, "admin")
+    assert refused_login.status_code == 400
+    assert "Formular" in refused_login.get_data(as_text=True)
+    page = client.get("/staff/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    assert client.post("/staff/login", data={"username": "admin", "password": STAFF_PASSWORD,
+                                             "csrf_token": token}).status_code == 302
+    refused = 0
+    for endpoint, url, method in staff_rules(app):
+        if method == "POST":
+            response = client.post(url, data={"reason": "x", "compartment": "1", "note": "x"})
+            assert response.status_code == 400, (endpoint, response.status_code)
+            refused += 1
+    assert refused >= 20
+    with app.app_context():
+        # Nothing a refused form asked for happened.
+        assert db.session.scalar(db.select(db.func.count()).select_from(AuditEntry).where(
+            AuditEntry.action != "login")) == 0
+
+
+def test_login_limit_per_account_also_stops_the_right_password(app):
+    make_account(app, "erika")
+    client = app.test_client()
+    for _ in range(5):
+        assert log_in(client, "erika", "wrong password!").status_code == 401
+    refused = log_in(client, "erika")
+    assert refused.status_code == 401
+    assert "Zu viele Fehlversuche" in refused.get_data(as_text=True)
+    # Another account from the same address still gets in.
+    make_account(app, "hans")
+    assert log_in(app.test_client(), "hans").status_code == 302
+    # After the window the right password works again.
+    with freeze_time("2099-01-01"):
+        assert log_in(app.test_client(), "erika").status_code == 302
+
+
+def test_login_limit_per_address(app):
+    make_account(app, "erika")
+    client = app.test_client()
+    for number in range(20):
+        log_in(client, f"guess{number}", "wrong password!")
+    assert log_in(client, "erika").status_code == 401
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(LoginAttempt)) == 20
+    other = app.test_client()
+    assert other.post("/staff/login", data={"username": "erika", "password": STAFF_PASSWORD},
+                      environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 302
+
+
+def test_login_does_not_tell_whether_an_account_exists(app):
+    make_account(app, "erika")
+    unknown = log_in(app.test_client(), "nobody", "wrong password!").get_data(as_text=True)
+    wrong = log_in(app.test_client(), "erika", "wrong password!").get_data(as_text=True)
+    assert "Benutzername oder Passwort stimmt nicht." in unknown
+    assert "Benutzername oder Passwort stimmt nicht." in wrong
+
+
+def test_session_expires_after_inactivity(app):
+    make_account(app, "erika")
+    client = app.test_client()
+    with freeze_time("2026-06-10 10:00:00"):
+        assert log_in(client, "erika").status_code == 302
+    with freeze_time("2026-06-10 10:29:00"):
+        assert client.get("/staff/").status_code == 200
+    with freeze_time("2026-06-10 10:58:00"):  # 29 minutes after the last request
+        assert client.get("/staff/").status_code == 200
+    with freeze_time("2026-06-10 11:29:00"):  # 31 minutes
+        response = client.get("/staff/reservations")
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/staff/login")
+        assert client.get("/staff/").status_code == 302
+
+
+def test_disabled_account_is_logged_out_and_cannot_log_in(app, staff_client, admin_client):
+    with app.app_context():
+        erika = db.session.scalars(db.select(StaffUser).where(StaffUser.username == "erika")).one()
+    assert admin_client.post(f"/staff/admin/accounts/{erika.id}/active").status_code == 302
+    assert staff_client.get("/staff/").status_code == 302  # her open session has ended
+    response = log_in(app.test_client(), "erika")
+    assert response.status_code == 401
+    assert "deaktiviert" in response.get_data(as_text=True)
+
+
+def test_logout_everywhere_ends_other_sessions(app):
+    make_account(app, "erika")
+    phone, desk = app.test_client(), app.test_client()
+    log_in(phone, "erika")
+    log_in(desk, "erika")
+    assert desk.post("/staff/logout-everywhere").status_code == 302
+    assert phone.get("/staff/").status_code == 302
+
+
+def test_administrator_resets_a_password(app, admin_client):
+    user_id = make_account(app, "erika")
+    assert admin_client.post(f"/staff/admin/accounts/{user_id}/password",
+                             data={"password": "short"}).status_code == 302
+    assert log_in(app.test_client(), "erika").status_code == 302  # unchanged: too short
+    admin_client.post(f"/staff/admin/accounts/{user_id}/password",
+                      data={"password": "a new long password"})
+    assert log_in(app.test_client(), "erika", "a new long password").status_code == 302
+    with app.app_context():
+        actions = db.session.scalars(db.select(AuditEntry.action)).all()
+    assert "account_password_reset" in actions
+
+
+def test_the_last_administrator_cannot_be_disabled(app, admin_client):
+    with app.app_context():
+        admin = db.session.scalars(db.select(StaffUser).where(StaffUser.username == "admin")).one()
+    admin_client.post(f"/staff/admin/accounts/{admin.id}/active")
+    admin_client.post(f"/staff/admin/accounts/{admin.id}/role", data={"role": "staff"})
+    with app.app_context():
+        admin = db.session.get(StaffUser, admin.id)
+        assert admin.active and admin.role == "admin"
+
+
+@pytest.mark.parametrize("secret", [None, "", "dev-only-change-me", "change-me-to-a-long-random-string",
+                                    "short"])
+def test_the_app_refuses_to_start_without_a_real_secret(tmp_path, secret):
+    with pytest.raises(ConfigurationError, match="LOCKER_SECRET_KEY"):
+        create_app(Config, {"SECRET_KEY": secret,
+                            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}"})
+
+
+def test_gunicorn_entry_point_says_why_it_stops(tmp_path):
+    import subprocess
+    import sys
+    env = {"PATH": "/usr/bin:/bin", "LOCKER_DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite'}"}
+    result = subprocess.run([sys.executable, "-c", "import wsgi"], env=env, capture_output=True,
+                            text=True, cwd=str(__import__("pathlib").Path(__file__).parent.parent))
+    assert result.returncode != 0
+    assert "The web site cannot start: LOCKER_SECRET_KEY is missing" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_session_forged_with_the_old_development_secret_is_refused(app):
+    """Today's main accepted a session signed with ``dev-only-change-me``."""
+    from flask.sessions import SecureCookieSessionInterface
+    user_id = make_account(app, "admin", "admin")
+    forger = create_app(TestConfig, {"SECRET_KEY": "dev-only-change-me",
+                                     "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    serializer = SecureCookieSessionInterface().get_signing_serializer(forger)
+    forged = serializer.dumps({"_user_id": f"{user_id}:1", "_fresh": True,
+                               "staff_seen": 4102444800})
+    client = app.test_client()
+    client.set_cookie("session", forged)
+    assert client.get("/staff/").status_code == 302
+
+
+def test_production_cookie_and_headers(tmp_path):
+    app = create_app(Config, {"SECRET_KEY": "x" * 32,
+                              "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_security_headers_on_every_response(client):
+    for url in ("/", "/staff/login", "/does-not-exist", "/api/v1/controller/sync"):
+        headers = client.get(url).headers
+        csp = headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert headers["Referrer-Policy"] == "same-origin"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_session_cookie_flags(app):
+    make_account(app, "erika")
+    response = log_in(app.test_client(), "erika")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+@pytest.mark.parametrize("target", ["/%09/evil.example", "//evil.example", "/\\evil.example",
+                                    "https://evil.example/", "/%0a/evil.example", " //evil.example",
+                                    "/%5Cevil.example", "javascript:alert(1)"])
+def test_language_switch_stays_on_the_site(client, target):
+    response = client.get(f"/lang/en?next={target}")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_language_switch_keeps_a_path_on_the_site(client):
+    assert client.get("/lang/en?next=/s/stadtpark/").headers["Location"] == "/s/stadtpark/"
+
+
+def test_login_next_stays_on_the_site(app):
+    make_account(app, "erika")
+    client = app.test_client()
+    response = client.post("/staff/login?next=/%09/evil.example",
+                           data={"username": "erika", "password": STAFF_PASSWORD})
+    assert response.headers["Location"] == "/staff/"
+
+
+def test_create_admin_command(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["staff", "create-admin", "chef", "--password", "a long password here"])
+    assert result.exit_code == 0, result.output
+    assert log_in(app.test_client(), "chef", "a long password here").status_code == 302
+    short = runner.invoke(args=["staff", "create-admin", "kurz", "--password", "short"])
+    assert short.exit_code != 0 and "12" in short.output
+    again = runner.invoke(args=["staff", "create-admin", "chef", "--password", "a long password here"])
+    assert again.exit_code != 0
