@@ -22,7 +22,7 @@ from locker_app.services.errors import DomainError
 from locker_app.services.timeutil import to_local
 from locker_app.staff import admin_bp as bp
 from locker_app.staff.common import audit, get_or_404, show_error
-from locker_app.staff.forms import (AccountForm, CabinetForm, CompartmentForm, ControllerForm,
+from locker_app.staff.forms import (options, AccountForm, CabinetForm, CompartmentForm, ControllerForm,
                                     ItemTypeForm, ReasonForm, ResetPasswordForm, RoleForm,
                                     RuleForm, SiteForm, SpecialDayForm)
 from locker_app.auth.forms import ConfirmForm
@@ -189,8 +189,8 @@ def special_day_delete(site_id: int, day: str):
 def cabinet_edit(cabinet_id: int | None = None):
     cabinet = get_or_404(Cabinet, cabinet_id) if cabinet_id else None
     form = CabinetForm(obj=cabinet)
-    form.site.choices = [(s.id, s.name) for s in db.session.scalars(
-        select(Site).where(Site.retired_at.is_(None)).order_by(Site.name))]
+    form.site.choices = options([(s.id, s.name) for s in db.session.scalars(
+        select(Site).where(Site.retired_at.is_(None)).order_by(Site.name))])
     if cabinet and request.method == "GET":
         form.site.data = cabinet.site_id
     if form.validate_on_submit():

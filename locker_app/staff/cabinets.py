@@ -16,7 +16,7 @@ from locker_app.services.inventory import back_in_service, take_out_of_service
 from locker_app.services.timeutil import to_local
 from locker_app.staff import bp
 from locker_app.staff.common import audit, get_or_404, show_error, who
-from locker_app.staff.forms import ItemForm, ItemServiceForm, OpenForm, ReasonForm
+from locker_app.staff.forms import options, ItemForm, ItemServiceForm, OpenForm, ReasonForm
 
 COMMAND_TTL_SECONDS = 60
 
@@ -157,17 +157,17 @@ def item_back(item_id: int):
 def _item_form(item: Item | None) -> ItemForm:
     form = ItemForm(obj=item) if item and request.method == "GET" else ItemForm()
     locale = str(get_locale() or "de")
-    form.item_type.choices = [(t.id, t.name(locale)) for t in db.session.scalars(
-        select(ItemType).where(ItemType.retired_at.is_(None)).order_by(ItemType.id))]
+    form.item_type.choices = options([(t.id, t.name(locale)) for t in db.session.scalars(
+        select(ItemType).where(ItemType.retired_at.is_(None)).order_by(ItemType.id))])
     taken = {i.compartment_id for i in db.session.scalars(select(Item).where(
         Item.compartment_id.is_not(None), Item.retired_at.is_(None)))
         if not item or i.id != item.id}
     compartments = db.session.execute(select(Compartment, Cabinet, Site).join(Compartment.cabinet)
                                       .join(Cabinet.site).where(Cabinet.retired_at.is_(None))
                                       .order_by(Site.name, Cabinet.id, Compartment.number)).all()
-    form.compartment.choices = [(0, _("none (in the depot)"))] + [
+    form.compartment.choices = options([(0, _("none (in the depot)"))] + [
         (c.id, f"{s.name}, {cab.name}, {_('compartment %(n)d', n=c.number)}")
-        for c, cab, s in compartments if c.id not in taken]
+        for c, cab, s in compartments if c.id not in taken])
     if item and request.method == "GET":
         form.item_type.data = item.item_type_id
         form.compartment.data = item.compartment_id or 0

@@ -22,7 +22,7 @@ from locker_app.services.mail import reservation_url
 from locker_app.services.timeutil import local_to_utc, to_local
 from locker_app.staff import bp
 from locker_app.staff.common import audit, get_or_404, show_error, who
-from locker_app.staff.forms import (AcknowledgeForm, ExtendForm, OpenForm, PhoneBookingForm,
+from locker_app.staff.forms import (options, AcknowledgeForm, ExtendForm, OpenForm, PhoneBookingForm,
                                     ReasonForm)
 
 
@@ -156,9 +156,9 @@ def book_for_caller():
     sites = db.session.scalars(select(Site).where(Site.retired_at.is_(None)).order_by(Site.name)).all()
     types = db.session.scalars(select(ItemType).where(ItemType.retired_at.is_(None))
                                .order_by(ItemType.id)).all()
-    form.site.choices = [(s.id, s.name) for s in sites]
+    form.site.choices = options([(s.id, s.name) for s in sites])
     locale = str(get_locale() or "de")
-    form.item_type.choices = [(t.id, t.name(locale)) for t in types]
+    form.item_type.choices = options([(t.id, t.name(locale)) for t in types])
     if request.method == "GET":
         now = to_local(utcnow())
         form.date.data = form.end_date.data = now.date()

@@ -3,11 +3,23 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, EmailField, IntegerField, PasswordField, SelectField,
                      StringField, SubmitField, TelField, TextAreaField)
-from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
+
+from wtforms import ValidationError
+from wtforms.fields.choices import SelectChoice
 
 from locker_app.booking.forms import ClockField, DayField
+from locker_app.services.errors import DomainError
 
 REQUIRED = _l("Please fill in this field.")
+
+
+def options(pairs) -> list[SelectChoice]:
+    """Choices of a select field as WTForms wants them (tuples are deprecated)."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+ROLES = options([("staff", _l("Staff (daily work)")), ("admin", _l("Administrator"))])
 
 
 def required():
@@ -75,7 +87,14 @@ class SiteForm(FlaskForm):
     directions = StringField(_l("Where the cabinets stand"), validators=[Optional(), Length(max=300)])
     hotline = TelField(_l("Hotline number for visitors"), validators=[Optional(), Length(max=40)])
     on_duty_email = EmailField(_l("On-duty e-mail address for alerts"), validators=[
-        Optional(), Length(max=254), Email(_l("This does not look like an e-mail address."))])
+        Optional(), Length(max=254)])
+
+    def validate_on_duty_email(self, field):
+        from locker_app.services.reservations import clean_email
+        try:
+            field.data = clean_email(field.data)
+        except DomainError as error:
+            raise ValidationError(str(error)) from None
     submit = SubmitField(_l("Save"))
 
 
@@ -96,8 +115,8 @@ class CabinetForm(FlaskForm):
     site = SelectField(_l("Site"), coerce=int)
     name = StringField(_l("Name"), validators=[required(), Length(max=120)])
     location = StringField(_l("Location in the park"), validators=[Optional(), Length(max=300)])
-    board_family = SelectField(_l("Lock board family"), choices=[
-        ("A", _l("A (8A/80 boards, 9600 baud)")), ("B", _l("B (Kerong KR-CU16, 19200 baud)"))])
+    board_family = SelectField(_l("Lock board family"), choices=options([
+        ("A", _l("A (8A/80 boards, 9600 baud)")), ("B", _l("B (Kerong KR-CU16, 19200 baud)"))]))
     inverted_polarity = BooleanField(_l("Door sensors wired the other way round"))
     submit = SubmitField(_l("Save"))
 
@@ -143,16 +162,14 @@ class AccountForm(FlaskForm):
                            render_kw={"autocomplete": "off", "autocapitalize": "none"})
     display_name = StringField(_l("Full name"), validators=[required(), Length(max=120)],
                                render_kw={"autocomplete": "off"})
-    role = SelectField(_l("Role"), choices=[("staff", _l("Staff (daily work)")),
-                                            ("admin", _l("Administrator"))])
+    role = SelectField(_l("Role"), choices=ROLES)
     password = PasswordField(_l("First password (at least 12 characters)"), validators=[
         required(), Length(max=200)], render_kw={"autocomplete": "new-password"})
     submit = SubmitField(_l("Create account"))
 
 
 class RoleForm(FlaskForm):
-    role = SelectField(_l("Role"), choices=[("staff", _l("Staff (daily work)")),
-                                            ("admin", _l("Administrator"))])
+    role = SelectField(_l("Role"), choices=ROLES)
     submit = SubmitField(_l("Change role"))
 
 
