@@ -10,6 +10,7 @@ the measurement and added for the estimate on a real line. Goal: median <= wire 
 from __future__ import annotations
 
 import argparse
+import secrets
 import statistics
 import sys
 import tempfile
@@ -32,7 +33,8 @@ def start_site(folder: Path):
     from locker_app.demo_data import seed
     from locker_app.extensions import db
     app = create_app(Config, {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'site.sqlite'}",
-                              "SIGNING_KEY_DIR": str(folder / "keys")})
+                              "SIGNING_KEY_DIR": str(folder / "keys"),
+                              "SECRET_KEY": secrets.token_hex(32)})
     with app.app_context():
         upgrade()
         token = seed(db.session, "bench-controller-token-000000000")

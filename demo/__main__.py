@@ -62,8 +62,28 @@ def prepare_database(data_dir: Path, env: dict[str, str]) -> str:
         controller = db.session.scalars(db.select(Controller).order_by(Controller.id)).first()
         controller.token_hash = hash_token(token)
         db.session.commit()
+        _demo_admin(db.session, data_dir)
         db.engine.dispose()
     return token
+
+
+DEMO_ADMIN = "admin"
+
+
+def _demo_admin(session, data_dir: Path) -> None:
+    """A demo administrator whose password lives in the data folder (printed at start)."""
+    from sqlalchemy import select
+
+    from locker_app.models import StaffUser
+    from locker_app.services.staff_accounts import create_account
+    password_file = data_dir / "staff-password"
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(12))
+        password_file.chmod(0o600)
+    if not session.scalars(select(StaffUser).where(StaffUser.username == DEMO_ADMIN)).first():
+        create_account(session, DEMO_ADMIN, "Demo-Administration", password_file.read_text().strip(),
+                       role="admin")
+        session.commit()
 
 
 def write_controller_config(path: Path, *, server: str, token: str, board: str, scanner: str) -> None:
@@ -138,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         "LOCKER_SIGNING_KEY_DIR": str(data_dir / "signing-keys"),
         "LOCKER_PUBLIC_BASE_URL": site,
         "LOCKER_SECRET_KEY": _secret(data_dir),
+        # The demo runs on plain HTTP on this machine: the session cookie must travel there.
+        "LOCKER_COOKIE_SECURE": "0",
     }
     logger.info("preparing the database in %s", data_dir)
     token = prepare_database(data_dir, env)
@@ -181,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
   Stadtpark locker demo is running.
 
     Booking site:     {site}
+    Staff pages:      {site}/staff/   (user "{DEMO_ADMIN}", password "{(data_dir / 'staff-password').read_text().strip()}")
     Emulated locker:  {page.url}   (scan a code, close doors, see the frames)
 
   Reserve on the booking site, copy the link under the QR code (or the code text) into

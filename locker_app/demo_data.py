@@ -23,7 +23,10 @@ def seed(session: Session, controller_token: str | None = None,
                         plural_de="Rollatoren", plural_en="Rollators")
     cart = ItemType(code="bollerwagen", name_de="Bollerwagen", name_en="Handcart",
                     plural_de="Bollerwagen", plural_en="Handcarts")
-    site = Site(slug="stadtpark", name="Stadtpark")
+    # Example contact details, clearly marked; staff put in the real ones on the staff pages.
+    site = Site(slug="stadtpark", name="Stadtpark", address="Beispielweg 1, 01234 Musterstadt",
+                directions="Am Haupteingang, neben dem Kiosk", hotline="0123 4567890",
+                on_duty_email="bereitschaft@example.org")
     # Open round the clock, so the demo can be tried at any hour; staff set real hours.
     session.add_all([OpeningHours(site=site, weekday=day, opens=time(0, 0), closes=time(23, 59))
                      for day in range(7)])
@@ -33,6 +36,7 @@ def seed(session: Session, controller_token: str | None = None,
         BookingRule(site=site, item_type=cart, **{**RULE_DEFAULTS, "max_loan_minutes": 24 * 60}),
     ])
     cabinet = Cabinet(site=site, name="Schrank am Haupteingang", board_family="A",
+                      location="links vom Kiosk",
                       serial_port=serial_port, baudrate=9600)
     session.add_all([rollator, cart, site, cabinet])
     for number in range(1, 9):

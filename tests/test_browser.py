@@ -5,26 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import no_sideways_scrolling  # noqa: F401
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        reason = f"no browser at {CHROMIUM} (install Debian's chromium; ./run-tests does as root)"
-        if IN_CI:
-            pytest.fail(f"CI must run the browser tests, but there is {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -34,10 +17,6 @@ def phone(browser):
     page = context.new_page()
     yield page
     context.close()
-
-
-def no_sideways_scrolling(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_reserve_with_the_keyboard_on_a_phone(live_server, phone, tmp_path):

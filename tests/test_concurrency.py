@@ -42,7 +42,8 @@ def gunicorn(request, tmp_path):
     close_app(app)
     port = free_port()
     env = {**os.environ, "LOCKER_DATABASE_URL": url, "LOCKER_SIGNING_KEY_DIR": str(tmp_path / "keys"),
-           "LOCKER_WORKERS": "3", "LOCKER_BIND": f"127.0.0.1:{port}"}
+           "LOCKER_WORKERS": "3", "LOCKER_BIND": f"127.0.0.1:{port}",
+           "LOCKER_SECRET_KEY": "concurrency-test-secret-0123456789"}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
                                "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)

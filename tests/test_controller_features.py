@@ -218,3 +218,31 @@ def test_status_command_shows_boards_doors_outbox_and_sync(controller, tmp_path,
     assert main(["status", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "outbox:" in out and "last sync:" in out and "compartment 1: locked" in out
+
+
+# The cabinet row is the one source of truth for the board family ---------------------------
+
+def test_the_cabinets_board_family_wins_over_the_controllers_own_setting(app, emulator, make_controller):
+    # The emulated board speaks family A, as the cabinet row says; the controller's own
+    # settings say B. It must drive the board as A, warn once, and tell staff.
+    controller = make_controller(board_family="B")
+    wait_until(lambda: "config_mismatch" in server_kinds(app), message="mismatch alert on the server")
+    assert server_kinds(app).count("config_mismatch") == 1
+    with app.app_context():
+        event = db.session.scalars(db.select(ControllerEvent).where(
+            ControllerEvent.kind == "config_mismatch")).one()
+        assert '"cabinet": "A"' in event.detail and '"controller": "B"' in event.detail
+    wait_until(lambda: emulator.requests_seen > 3, message="family-A polls answered")
+    with app.app_context():
+        request_open(db.session, db.session.get(Cabinet, 1), 4, requested_by="staff")
+    assert emulator.wait_for(lambda e: e.unlocks_received(), timeout=5)
+    assert emulator.unlocks_received() == [family_a.encode_unlock(1, 4)]
+    # Staff see the controller's report on the cabinet page.
+    wait_until(lambda: '"board_family": "A"' in (_reported(app) or ""), message="status report")
+    assert controller.status_report()["outbox"] >= 0
+
+
+def _reported(app):
+    from locker_app.models import Controller
+    with app.app_context():
+        return db.session.get(Controller, 1).reported_status

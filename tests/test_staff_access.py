@@ -264,3 +264,34 @@ def test_create_admin_command(app):
     assert short.exit_code != 0 and "12" in short.output
     again = runner.invoke(args=["staff", "create-admin", "chef", "--password", "a long password here"])
     assert again.exit_code != 0
+
+
+def test_every_staff_page_renders_for_an_administrator(app, admin_client):
+    """Each GET page with real objects behind its ids: 200, a title, a single h1."""
+    from locker_app.services.commands import request_open
+    from locker_app.models import Cabinet
+    from tests.test_lifecycle import book
+    from datetime import timedelta
+    from locker_app.models import utcnow
+    rid = book(app, start=(utcnow() + timedelta(days=2)).replace(hour=8, minute=0, second=0,
+                                                                 microsecond=0))
+    with app.app_context():
+        request_open(db.session, db.session.get(Cabinet, 1), 1, requested_by="admin")
+        from locker_app.models import SpecialDay
+        from datetime import date
+        db.session.add(SpecialDay(site_id=1, day=date(2030, 12, 24)))
+        db.session.commit()
+    ids = {"reservation_id": rid, "day": "2030-12-24"}
+    pages = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/staff") or "GET" not in rule.methods or rule.endpoint == "auth.login":
+            continue
+        url = re.sub(r"<(?:int:)?(\w+)>", lambda m: str(ids.get(m.group(1), 1)), rule.rule)
+        response = admin_client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        if response.mimetype == "text/html":
+            page = response.get_data(as_text=True)
+            assert page.count("<h1") == 1, url
+            assert "<title>" in page and 'lang="de"' in page
+            pages += 1
+    assert pages >= 25
