@@ -72,6 +72,17 @@ def test_demo_runs_books_opens_and_stops_cleanly(tmp_path):
             ">>> 8A 01 01 11 9B"]
         wait_until(lambda: "Abgeholt" in requests.get(link, timeout=5).text, timeout=30,
                    message="picked up on the site")
+
+        # The banner's staff login works over the demo's plain HTTP (cookie not Secure there).
+        login = re.search(r'user "(\w+)", password "([^"]+)"', "".join(lines))
+        assert login, "no staff login in the banner"
+        staff = requests.Session()
+        page = staff.get(f"{site}/staff/login", timeout=5).text
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        desk = staff.post(f"{site}/staff/login", data={"csrf_token": token, "username": login.group(1),
+                                                         "password": login.group(2)}, timeout=10)
+        assert desk.url == f"{site}/staff/" and "Heute abzuholen" in desk.text
+        assert "Demo" in staff.get(f"{site}/staff/reservations", timeout=5).text
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(30)

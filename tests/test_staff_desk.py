@@ -1,6 +1,5 @@
 """Daily work on the staff pages: phone bookings, cancel, extend, mark returned, search,
 remote open, alerts and their mails, items out of service, today's view."""
-import json
 from datetime import datetime, timedelta
 
 from freezegun import freeze_time
@@ -88,9 +87,6 @@ def test_cancel_needs_a_reason_and_mails_the_visitor(app):
 def test_extend_when_the_item_is_free_and_not_over_another_booking(app):
     staff_client = log_in_now(app)
     first = book(app, start=datetime(2026, 6, 10, 8))  # UTC 08-10, item 1
-    later = book(app, start=datetime(2026, 6, 10, 12), email="x@example.org")
-    with app.app_context():
-        assert db.session.get(Reservation, later).item_id != db.session.get(Reservation, first).item_id or True
     ok = staff_client.post(f"/staff/reservations/{first}/extend",
                            data={"extend-end_date": "2026-06-10", "extend-end": "13:30"})
     assert ok.status_code == 302

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from locker_app.extensions import db
 from locker_app.models import (RULE_DEFAULTS, AuditEntry, BookingRule, Cabinet, Compartment,
-                               Controller, Item, ItemType, OpeningHours, Reservation, Site,
+                               Controller, ItemType, OpeningHours, Site,
                                SpecialDay, StaffUser, utcnow)
 from locker_app.services import controllers as controller_service
 from locker_app.services import staff_accounts
@@ -23,7 +23,7 @@ from locker_app.services.timeutil import to_local
 from locker_app.staff import admin_bp as bp
 from locker_app.staff.common import audit, get_or_404, show_error
 from locker_app.staff.forms import (options, AccountForm, CabinetForm, CompartmentForm, ControllerForm,
-                                    ItemTypeForm, ReasonForm, ResetPasswordForm, RoleForm,
+                                    ItemTypeForm, ResetPasswordForm, RoleForm,
                                     RuleForm, SiteForm, SpecialDayForm)
 from locker_app.auth.forms import ConfirmForm
 

@@ -15,7 +15,7 @@ from locker_app.services.errors import DomainError
 from locker_app.services.inventory import back_in_service, take_out_of_service
 from locker_app.services.timeutil import to_local
 from locker_app.staff import bp
-from locker_app.staff.common import audit, get_or_404, show_error, who
+from locker_app.staff.common import audit, get_or_404, who
 from locker_app.staff.forms import options, ItemForm, ItemServiceForm, OpenForm, ReasonForm
 
 COMMAND_TTL_SECONDS = 60
