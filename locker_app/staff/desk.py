@@ -81,62 +81,58 @@ def reservation(reservation_id: int):
     return _reservation_page(get_or_404(Reservation, reservation_id))
 
 
-@bp.post("/reservations/<int:reservation_id>/cancel")
-def cancel(reservation_id: int):
+def _act(reservation_id: int, form, slot: str, act, action: str, message):
+    """What every reservation action shares: check the form, act through a service, log
+    it, say what happened; or show the page again with the refusal next to its field."""
     r = get_or_404(Reservation, reservation_id)
-    form = ReasonForm(prefix="cancel")
     if form.validate_on_submit():
         try:
-            staff_desk.cancel_by_staff(db.session, r, form.reason.data, who())
+            detail = act(r)
         except DomainError as error:
             db.session.rollback()
             show_error(form, error)
         else:
-            audit("reservation_cancelled", f"reservation {r.id}", {"reason": form.reason.data})
+            audit(action, f"reservation {r.id}", detail)
             db.session.commit()
-            flash(_("The reservation is cancelled.") + (
-                " " + _("The visitor gets a mail.") if r.email else ""), "info")
+            flash(message(r), "info")
             return redirect(url_for("staff.reservation", reservation_id=r.id))
-    return _reservation_page(r, 422, cancel_form=form)
+    return _reservation_page(r, 422, **{slot: form})
+
+
+@bp.post("/reservations/<int:reservation_id>/cancel")
+def cancel(reservation_id: int):
+    form = ReasonForm(prefix="cancel")
+
+    def act(r):
+        staff_desk.cancel_by_staff(db.session, r, form.reason.data, who())
+        return {"reason": form.reason.data}
+    return _act(reservation_id, form, "cancel_form", act, "reservation_cancelled",
+                lambda r: _("The reservation is cancelled.") + (
+                    " " + _("The visitor gets a mail.") if r.email else ""))
 
 
 @bp.post("/reservations/<int:reservation_id>/extend")
 def extend(reservation_id: int):
-    r = get_or_404(Reservation, reservation_id)
     form = ExtendForm(prefix="extend")
-    if form.validate_on_submit():
-        try:
-            new_end = local_to_utc(form.end_date.data, form.end.data, field="end")
-            old_end = r.end_at
-            staff_desk.extend(db.session, r, new_end, who())
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            audit("reservation_extended", f"reservation {r.id}",
-                  {"from": old_end.isoformat(), "to": new_end.isoformat()})
-            db.session.commit()
-            flash(_("The loan is extended."), "info")
-            return redirect(url_for("staff.reservation", reservation_id=r.id))
-    return _reservation_page(r, 422, extend_form=form)
+
+    def act(r):
+        new_end = local_to_utc(form.end_date.data, form.end.data, field="end")
+        old_end = r.end_at
+        staff_desk.extend(db.session, r, new_end, who())
+        return {"from": old_end.isoformat(), "to": new_end.isoformat()}
+    return _act(reservation_id, form, "extend_form", act, "reservation_extended",
+                lambda r: _("The loan is extended."))
 
 
 @bp.post("/reservations/<int:reservation_id>/returned")
 def mark_returned(reservation_id: int):
-    r = get_or_404(Reservation, reservation_id)
     form = ReasonForm(prefix="return")
-    if form.validate_on_submit():
-        try:
-            staff_desk.mark_returned(db.session, r, form.reason.data, who())
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            audit("reservation_marked_returned", f"reservation {r.id}", {"reason": form.reason.data})
-            db.session.commit()
-            flash(_("Marked as returned."), "info")
-            return redirect(url_for("staff.reservation", reservation_id=r.id))
-    return _reservation_page(r, 422, return_form=form)
+
+    def act(r):
+        staff_desk.mark_returned(db.session, r, form.reason.data, who())
+        return {"reason": form.reason.data}
+    return _act(reservation_id, form, "return_form", act, "reservation_marked_returned",
+                lambda r: _("Marked as returned."))
 
 
 @bp.get("/reservations/<int:reservation_id>/ticket")
