@@ -404,3 +404,32 @@ def test_audit_log_is_filterable(app, admin_client):
     page = admin_client.get("/staff/admin/audit?action=remote_open").get_data(as_text=True)
     assert "remote_open" in page and "Wartung" in page
     assert "Wartung" not in admin_client.get("/staff/admin/audit?actor=nobody").get_data(as_text=True)
+
+
+@freeze_time("2026-06-10 06:00:00")
+def test_retired_things_are_not_offered_and_keep_their_history(app):
+    staff_client = log_in_now(app)
+    rid = book(app)
+    with app.app_context():
+        item_id = db.session.get(Reservation, rid).item_id
+    staff_client.post(f"/staff/items/{item_id}/retire", data={"reason": "gestohlen"})
+    with app.app_context():
+        assert db.session.get(Item, item_id).retired_at is None  # it has a booking
+    staff_client.post(f"/staff/items/{item_id}/out-of-service", data={"reason": "gestohlen"})
+    staff_client.post(f"/staff/items/{item_id}/retire", data={"reason": "gestohlen"})
+    with app.app_context():
+        item = db.session.get(Item, item_id)
+        assert item.retired_at is not None and item.compartment_id is None
+        assert db.session.get(Reservation, rid).item_id != item_id  # moved, history kept
+    site_page = app.test_client().get("/s/stadtpark/").get_data(as_text=True)
+    assert "von 3 jetzt frei" in site_page  # rollators: three left
+    # A retired item type is no longer offered, nor bookable by its address.
+    make_account(app, "chefin", "admin")
+    admin = app.test_client()
+    log_in(admin, "chefin")
+    admin.post("/staff/admin/item-types/2/retire")
+    site_page = app.test_client().get("/s/stadtpark/").get_data(as_text=True)
+    assert "Bollerwagen reservieren" not in site_page and "Rollator reservieren" in site_page
+    assert app.test_client().get("/s/stadtpark/reserve/bollerwagen").status_code == 404
+    admin.post("/staff/admin/item-types/2/retire")  # offered again
+    assert app.test_client().get("/s/stadtpark/reserve/bollerwagen").status_code == 200

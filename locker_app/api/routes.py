@@ -74,11 +74,13 @@ def create_reservation():
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict):
         return jsonify(error="expected a JSON object"), 400
-    site = db.session.scalars(select(Site).where(Site.slug == str(payload.get("site", ""))[:40])).first()
+    site = db.session.scalars(select(Site).where(Site.slug == str(payload.get("site", ""))[:40],
+                                                 Site.retired_at.is_(None))).first()
     if site is None:
         return jsonify(error="unknown site", field="site"), 422
     item_type = db.session.scalars(select(ItemType).where(
-        ItemType.code == str(payload.get("item_type", ""))[:40])).first()
+        ItemType.code == str(payload.get("item_type", ""))[:40],
+        ItemType.retired_at.is_(None))).first()
     if item_type is None:
         return jsonify(error="unknown item type", field="item_type"), 422
     try:

@@ -25,7 +25,7 @@ from locker_app.services.timeutil import local_to_utc, to_local
 
 
 def _site(slug: str) -> Site:
-    site = db.session.scalars(select(Site).where(Site.slug == slug)).first()
+    site = db.session.scalars(select(Site).where(Site.slug == slug, Site.retired_at.is_(None))).first()
     if site is None:
         abort(404)
     return site
@@ -41,7 +41,7 @@ def _locale() -> str:
 
 @bp.get("/")
 def index():
-    sites = db.session.scalars(select(Site).order_by(Site.name)).all()
+    sites = db.session.scalars(select(Site).where(Site.retired_at.is_(None)).order_by(Site.name)).all()
     if len(sites) == 1:
         return site_index(sites[0].slug)
     return render_template("booking/sites.html", sites=sites, locale=_locale())
@@ -67,7 +67,8 @@ def _suggested_window(site: Site, item_type: ItemType) -> tuple[datetime, dateti
 @bp.route("/s/<slug>/reserve/<type_code>", methods=["GET", "POST"])
 def reserve(slug: str, type_code: str):
     site = _site(slug)
-    item_type = db.session.scalars(select(ItemType).where(ItemType.code == type_code)).first()
+    item_type = db.session.scalars(select(ItemType).where(
+        ItemType.code == type_code, ItemType.retired_at.is_(None))).first()
     if item_type is None:
         abort(404)
     form = ReservationForm()

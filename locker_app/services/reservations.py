@@ -49,17 +49,22 @@ def _overlapping(start: datetime, end: datetime):
 
 
 def _site_items(site: Site):
+    """The items visitors can get at a site: in service, in a cabinet still in use."""
     return (select(Item).join(Item.compartment).join(Compartment.cabinet)
-            .where(Cabinet.site_id == site.id, Item.in_service.is_(True)))
+            .where(Cabinet.site_id == site.id, Item.in_service.is_(True),
+                   Item.retired_at.is_(None), Cabinet.retired_at.is_(None)))
 
 
 def availability(session: Session, site: Site, start: datetime, end: datetime) -> list[Availability]:
-    """For each item type at the site: how many are in service, how many are free
-    for the whole of [start, end)."""
+    """For each item type offered at the site (not retired, with items there): how many
+    are in service, how many are free for the whole of [start, end)."""
     result = []
-    for item_type in session.scalars(select(ItemType).order_by(ItemType.id)):
+    for item_type in session.scalars(select(ItemType).where(ItemType.retired_at.is_(None))
+                                     .order_by(ItemType.id)):
         items = _site_items(site).where(Item.item_type_id == item_type.id).subquery()
         total = session.scalar(select(func.count()).select_from(items))
+        if not total:
+            continue
         free_items = _site_items(site).where(Item.item_type_id == item_type.id,
                                              ~_overlapping(start, end)).subquery()
         free = session.scalar(select(func.count()).select_from(free_items))

@@ -154,6 +154,28 @@ def item_back(item_id: int):
     return redirect(url_for("staff.items"))
 
 
+@bp.post("/items/<int:item_id>/retire")
+def item_retire(item_id: int):
+    """An item leaves for good (stolen, worn out): kept with its history, its compartment
+    free for another."""
+    item = get_or_404(Item, item_id)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        flash(_("Please give a reason."), "error")
+    elif db.session.scalar(select(Reservation.id).where(
+            Reservation.item_id == item.id,
+            Reservation.state.in_(("booked", "picked_up", "overdue"))).limit(1)):
+        flash(_("%(item)s has active reservations. Take it out of service first; that moves or "
+                "cancels them.", item=item.label), "error")
+    elif item.retired_at is None:
+        item.retired_at, item.in_service = utcnow(), False
+        item.service_reason, item.compartment_id = form.reason.data, None
+        audit("item_retired", item.label, {"reason": form.reason.data})
+        db.session.commit()
+        flash(_("%(item)s is retired.", item=item.label), "info")
+    return redirect(url_for("staff.items"))
+
+
 def _item_form(item: Item | None) -> ItemForm:
     form = ItemForm(obj=item) if item and request.method == "GET" else ItemForm()
     locale = str(get_locale() or "de")
