@@ -36,6 +36,9 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     db.init_app(app)
     with app.app_context():
         _tune_sqlite(db.engine)
+        if db.engine.dialect.name == "postgresql":
+            from locker_app.input_guard import guard_postgresql
+            guard_postgresql(db.engine)
     migrate.init_app(app, db, directory=str(migrations_dir()), render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
@@ -56,6 +59,8 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     app.register_blueprint(admin_bp, url_prefix="/staff/admin")
     csrf.exempt(api_bp)
     register_error_pages(app)
+    from locker_app.input_guard import register_input_guard
+    register_input_guard(app)
 
     from locker_app.services.timeutil import to_local
     app.jinja_env.globals["to_local"] = to_local  # macros see globals, not the context

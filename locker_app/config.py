@@ -22,6 +22,9 @@ KNOWN_SECRETS = frozenset({"dev-only-change-me", "change-me-to-a-long-random-str
 class Config:
     # Required outside the tests: create_app refuses to start without a real one.
     SECRET_KEY = _env("SECRET_KEY")
+    # The largest request body (bytes): a controller's 200 events fit many times over.
+    MAX_CONTENT_LENGTH = int(_env("MAX_CONTENT_LENGTH", str(1024 * 1024)))
+    MAX_FORM_MEMORY_SIZE = 64 * 1024
     # Staff sessions: the cookie only over HTTPS (LOCKER_COOKIE_SECURE=0 for a plain-HTTP
     # demo), never readable by scripts, not sent along from other sites' forms.
     SESSION_COOKIE_SECURE = _flag("COOKIE_SECURE", "1")

@@ -9,13 +9,14 @@ from sqlalchemy import select
 
 from locker_app.api import bp
 from locker_app.extensions import db
+from locker_app.input_guard import BadInput, parse_json_body, seconds, whole_number
 from locker_app.models import ItemType, Site
 from locker_app.services import controllers
 from locker_app.services import reservations as booking
 from locker_app.services.commands import pending_for
 from locker_app.services.errors import DomainError
 from locker_app.services.mail import reservation_url
-from locker_app.services.timeutil import aware_utc, local_to_utc
+from locker_app.services.timeutil import aware_utc, local_to_utc, utc_naive
 
 
 def controller_required(view):
@@ -37,20 +38,19 @@ def controller_required(view):
 @controller_required
 def sync():
     try:
-        since = int(request.args.get("since", "0"))
-    except ValueError:
-        return jsonify(error="since must be a whole number"), 400
-    return jsonify(controllers.sync(db.session, g.controller, max(since, 0),
+        since = whole_number(request.args.get("since"), "since")
+    except BadInput as error:
+        return jsonify(error=str(error)), 400
+    return jsonify(controllers.sync(db.session, g.controller, since,
                                     current_app.config["SYNC_PAGE_SIZE"]))
 
 
 @bp.post("/controller/events")
 @controller_required
 def events():
-    payload = request.get_json(silent=True)
     try:
-        parsed = controllers.parse_events(payload)
-    except DomainError as error:
+        parsed = controllers.parse_events(parse_json_body())
+    except (BadInput, DomainError) as error:
         return jsonify(error=str(error)), 400
     return jsonify(controllers.store_events(db.session, g.controller, parsed))
 
@@ -65,13 +65,16 @@ def _parse_time(raw: object, field: str):
         raise DomainError(f"{field} must be an ISO 8601 time such as 2026-06-10T10:30", field) from None
     if moment.tzinfo is None:
         return local_to_utc(moment.date(), moment.time(), field=field)
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return utc_naive(moment, field)
 
 
 @bp.post("/reservations")
 def create_reservation():
     """Book as the visitor's form does, for apps and the phone service."""
-    payload = request.get_json(silent=True)
+    try:
+        payload = parse_json_body()
+    except BadInput as error:
+        return jsonify(error=str(error)), 400
     if not isinstance(payload, dict):
         return jsonify(error="expected a JSON object"), 400
     site = db.session.scalars(select(Site).where(Site.slug == str(payload.get("site", ""))[:40],
@@ -108,8 +111,8 @@ def create_reservation():
 @controller_required
 def status():
     try:
-        controllers.store_status(db.session, g.controller, request.get_json(silent=True))
-    except DomainError as error:
+        controllers.store_status(db.session, g.controller, parse_json_body())
+    except (BadInput, DomainError) as error:
         return jsonify(error=str(error)), 400
     return jsonify(ok=True)
 
@@ -119,8 +122,8 @@ def status():
 def commands():
     """Long poll: answers at once when a command waits, else after up to ``wait`` seconds."""
     try:
-        after = max(int(request.args.get("after", "0")), 0)
-        wait = min(max(float(request.args.get("wait", "0")), 0.0), 25.0)
-    except ValueError:
-        return jsonify(error="after must be a whole number and wait a number of seconds"), 400
+        after = whole_number(request.args.get("after"), "after")
+        wait = seconds(request.args.get("wait"), "wait", 25.0)
+    except BadInput as error:
+        return jsonify(error=str(error)), 400
     return jsonify(commands=pending_for(db.session, g.controller, after, wait))

@@ -16,7 +16,7 @@ from locker_app.models import (Cabinet, Compartment, Controller, ControllerEvent
 from locker_app.services import numeric_codes, signing
 from locker_app.services.errors import DomainError
 from locker_app.services.reservations import record_change
-from locker_app.services.timeutil import aware_utc
+from locker_app.services.timeutil import FIRST_YEAR, LAST_YEAR, aware_utc
 
 EVENT_KINDS = frozenset({
     "scan_refused", "unlock_sent", "unlock_unanswered", "unlock_failed", "door_opened",
@@ -146,6 +146,8 @@ def parse_events(payload: object) -> list[IncomingEvent]:
             raise DomainError(f"{where}: occurred_at must be an ISO 8601 time") from None
         if occurred.tzinfo is None:
             raise DomainError(f"{where}: occurred_at needs a time zone")
+        if not FIRST_YEAR <= occurred.year <= LAST_YEAR:
+            raise DomainError(f"{where}: occurred_at must lie between {FIRST_YEAR} and {LAST_YEAR}")
         occurred = occurred.astimezone(timezone.utc).replace(tzinfo=None)
         reservation_id = raw.get("reservation_id")
         compartment = raw.get("compartment")

@@ -17,9 +17,26 @@ def to_local(moment_utc: datetime, zone: ZoneInfo = BERLIN) -> datetime:
     return moment_utc.astimezone(zone)
 
 
+# Times outside these years mean nothing here and overflow on conversion.
+FIRST_YEAR, LAST_YEAR = 2000, 2199
+
+
+def _check_year(year: int, field: str | None) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise DomainError(_l("Please choose a date between the years %(first)d and %(last)d.",
+                             first=FIRST_YEAR, last=LAST_YEAR), field)
+
+
+def utc_naive(moment: datetime, field: str | None = None) -> datetime:
+    """An aware time as naive UTC; a year out of range is refused, not overflowed."""
+    _check_year(moment.year, field)
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
 def local_to_utc(day: date, clock: time, zone: ZoneInfo = BERLIN, field: str | None = None) -> datetime:
     """A wall-clock time at the site as naive UTC. The hour skipped in spring does not
     exist and is refused; the hour repeated in autumn is taken as its first occurrence."""
+    _check_year(day.year, field)
     local = datetime.combine(day, clock.replace(second=0, microsecond=0), tzinfo=zone)
     utc = local.astimezone(timezone.utc)
     if utc.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):
