@@ -61,6 +61,8 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     register_error_pages(app)
     from locker_app.input_guard import register_input_guard
     register_input_guard(app)
+    from locker_app.limits import register_limits
+    register_limits(app)
 
     from locker_app.services.timeutil import to_local
     app.jinja_env.globals["to_local"] = to_local  # macros see globals, not the context

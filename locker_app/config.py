@@ -38,6 +38,19 @@ class Config:
     LOGIN_FAILURE_WINDOW_MINUTES = int(_env("LOGIN_FAILURE_WINDOW_MINUTES", "15"))
     # Reverse proxies in front of the site that set X-Forwarded-For (0: none).
     PROXY_COUNT = int(_env("PROXY_COUNT", "0"))
+    # Rate limits (Flask-Limiter): storage shared by all web processes; memory:// for one.
+    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URL", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True  # Retry-After with every 429
+    # Redis gone: log it and count in memory until it is back, rather than refuse everyone.
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_KEY_PREFIX = _env("RATELIMIT_KEY_PREFIX", "locker")
+    LIMIT_BOOKING_PER_ADDRESS = _env("LIMIT_BOOKING_PER_ADDRESS", "60 per hour")
+    LIMIT_BOOKING_PER_PERSON = _env("LIMIT_BOOKING_PER_PERSON", "5 per hour;10 per day")
+    LIMIT_LOGIN_PER_ADDRESS = _env("LIMIT_LOGIN_PER_ADDRESS", "30 per 15 minutes")
+    LIMIT_CANCEL_PER_ADDRESS = _env("LIMIT_CANCEL_PER_ADDRESS", "30 per hour")
+    # Active reservations one client address may hold (many people may share one).
+    ADDRESS_MAX_ACTIVE = int(_env("ADDRESS_MAX_ACTIVE", "10"))
     # A cabinet not heard from this long raises an alert.
     CABINET_SILENT_MINUTES = int(_env("CABINET_SILENT_MINUTES", "10"))
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'instance' / 'locker.sqlite'}")

@@ -133,6 +133,10 @@ class Reservation(db.Model):
     email: Mapped[str | None] = mapped_column(String(254))
     # Bookings taken by staff on the phone: a number to call back instead of an address.
     phone: Mapped[str | None] = mapped_column(String(40))
+    # Who counts as one person for the limits: the address folded (case, "+tags"), and a
+    # keyed hash of the client's network address. Erased with the personal data.
+    person_key: Mapped[str | None] = mapped_column(String(254))
+    client_key: Mapped[str | None] = mapped_column(String(32))
     code: Mapped[str | None] = mapped_column(String(200), unique=True)
     # The short code for the keypad and the phone, unique among active reservations; its
     # hash (with the cabinet's salt) is what the controller gets.
@@ -154,6 +158,8 @@ class Reservation(db.Model):
         CheckConstraint("state IN ('booked', 'picked_up', 'returned', 'cancelled', 'no_show', "
                         "'overdue')", name="state"),
         Index("ix_reservation_item_window", "item_id", "start_at", "end_at"),
+        Index("ix_reservation_person_key", "person_key", "end_at"),
+        Index("ix_reservation_client_key", "client_key", "end_at"),
         Index("uq_reservation_active_numeric_code", "numeric_code", unique=True,
               sqlite_where=text("state IN ('booked', 'picked_up', 'overdue')"),
               postgresql_where=text("state IN ('booked', 'picked_up', 'overdue')")),

@@ -1,7 +1,7 @@
 """The controller API: JSON over HTTP, one bearer token per controller."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import wraps
 
 from flask import current_app, g, jsonify, request
@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from locker_app.api import bp
 from locker_app.extensions import db
+from locker_app.limits import booking_limits, client_key
 from locker_app.input_guard import BadInput, parse_json_body, seconds, whole_number
 from locker_app.models import ItemType, Site
 from locker_app.services import controllers
@@ -69,6 +70,7 @@ def _parse_time(raw: object, field: str):
 
 
 @bp.post("/reservations")
+@booking_limits
 def create_reservation():
     """Book as the visitor's form does, for apps and the phone service."""
     try:
@@ -94,7 +96,10 @@ def create_reservation():
             raise DomainError("name and email must be strings", "name")
         reservation = booking.create_reservation(
             db.session, site=site, item_type=item_type, start=start, end=end, name=name,
-            email=email, grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"])
+            email=email, grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"],
+            # The same per-person rules as the form; no browser session here, so the
+            # client's address stands in for it.
+            person=booking.Person(email, (), client_key(), current_app.config["ADDRESS_MAX_ACTIVE"]))
     except booking.SoldOut as error:
         return jsonify(error=str(error), code="sold_out"), 409
     except DomainError as error:

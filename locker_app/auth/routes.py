@@ -10,6 +10,7 @@ from locker_app.auth import bp
 from locker_app.auth.forms import ConfirmForm, LoginForm
 from locker_app.extensions import db, login_manager
 from locker_app.models import StaffUser, utcnow
+from locker_app.limits import client_address, login_limit
 from locker_app.security import safe_next
 from locker_app.services import staff_accounts
 from locker_app.services.errors import DomainError
@@ -27,11 +28,8 @@ def load_user(login_id: str) -> StaffUser | None:
     return user
 
 
-def client_address() -> str:
-    return request.remote_addr or "unknown"
-
-
 @bp.route("/login", methods=["GET", "POST"])
+@login_limit
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("staff.today"))

@@ -16,6 +16,7 @@ from locker_app.booking import bp
 from locker_app.booking.forms import CancelForm, ReservationForm
 from locker_app.extensions import db
 from locker_app.models import ItemType, Site, utcnow
+from locker_app.limits import booking_limits, cancel_limit, client_key
 from locker_app.security import safe_next
 from locker_app.services import reservations as booking
 from locker_app.services import numeric_codes, rules
@@ -32,7 +33,8 @@ def _site(slug: str) -> Site:
 
 
 def _person(email: str | None = None) -> booking.Person:
-    return booking.Person(email, tuple(session.get("mine", [])[-50:]))
+    return booking.Person(email, tuple(session.get("mine", [])[-50:]), client_key(),
+                          current_app.config["ADDRESS_MAX_ACTIVE"])
 
 
 def _locale() -> str:
@@ -65,6 +67,7 @@ def _suggested_window(site: Site, item_type: ItemType) -> tuple[datetime, dateti
 
 
 @bp.route("/s/<slug>/reserve/<type_code>", methods=["GET", "POST"])
+@booking_limits
 def reserve(slug: str, type_code: str):
     site = _site(slug)
     item_type = db.session.scalars(select(ItemType).where(
@@ -146,6 +149,7 @@ def reservation_qr(token: str):
 
 
 @bp.post("/r/<token>/cancel")
+@cancel_limit
 def cancel(token: str):
     reservation = _reservation_or_404(token)
     form = CancelForm()

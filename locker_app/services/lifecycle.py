@@ -75,7 +75,8 @@ def erase_personal_data(session: Session, now: datetime, after_days: int) -> int
         Reservation.erased_at.is_(None))).all()
     if ids:
         session.execute(update(Reservation).where(Reservation.id.in_(ids)).values(
-            visitor_name=None, email=None, phone=None, erased_at=now))
+            visitor_name=None, email=None, phone=None, person_key=None, client_key=None,
+            erased_at=now))
         session.execute(delete(OutgoingMail).where(OutgoingMail.reservation_id.in_(ids),
                                                    OutgoingMail.sent_at.is_(None)))
     session.commit()

@@ -33,10 +33,24 @@ class Availability:
 
 @dataclass(frozen=True)
 class Person:
-    """Who books: the e-mail address when given, and the reservations this browser made."""
+    """Who books: the e-mail address when given, and the reservations this browser made.
+    ``client_key`` (a keyed hash of the network address) with ``client_limit``: how many
+    active reservations one address may hold, generous so a care home or a public Wi-Fi
+    still can book, but an end to one client booking out every item."""
 
     email: str | None = None
     reservation_ids: tuple[int, ...] = field(default_factory=tuple)
+    client_key: str | None = None
+    client_limit: int | None = None
+
+
+def person_key(email: str | None) -> str | None:
+    """The address as one person: case folded, a "+tag" dropped (erika+1@ is erika@)."""
+    if not email:
+        return None
+    local, _, domain = email.strip().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    return f"{local}@{domain}".casefold()[:254]
 
 
 def _overlapping(start: datetime, end: datetime):
@@ -116,7 +130,7 @@ def _persons_windows(session: Session, site: Site, item_type: ItemType, person: 
                      now: datetime) -> list[tuple[datetime, datetime]]:
     who = []
     if person.email:
-        who.append(func.lower(Reservation.email) == person.email.lower())
+        who.append(Reservation.person_key == person_key(person.email))
     if person.reservation_ids:
         who.append(Reservation.id.in_(person.reservation_ids))
     if not who:
@@ -130,6 +144,17 @@ def _persons_windows(session: Session, site: Site, item_type: ItemType, person: 
                Item.item_type_id == item_type.id, Cabinet.site_id == site.id,
                Reservation.end_at > now)).all()
     return [(start, end) for start, end in rows]
+
+
+def _check_client(session: Session, person: Person, now: datetime) -> None:
+    if not person.client_key or not person.client_limit:
+        return
+    active = session.scalar(select(func.count()).select_from(Reservation).where(
+        Reservation.client_key == person.client_key, Reservation.end_at > now,
+        Reservation.state.in_(ReservationState.ACTIVE)))
+    if active >= person.client_limit:
+        raise DomainError(_l("Many reservations are already active from your internet connection. "
+                             "Please return or cancel one first, or call us and we book for you."))
 
 
 def _serialise_allocation(session: Session, site: Site, item_type: ItemType) -> None:
@@ -160,7 +185,8 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
     name = clean_name(name)
     email = clean_email(email)
     person = person or Person()
-    person = Person(email or person.email, person.reservation_ids)
+    person = Person(email or person.email, person.reservation_ids, person.client_key,
+                    person.client_limit)
     rule = rules.rule_for(session, site, item_type)
     rules.check_window(session, site, item_type, rule, start, end, now, grace_minutes=grace_minutes)
     sold_out = SoldOut(_l("Sorry, no %(item)s is free at that time. Please try another time.",
@@ -170,6 +196,7 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
             _serialise_allocation(session, site, item_type)
             rules.check_person(rule, item_type, _persons_windows(session, site, item_type, person, now),
                                start, end)
+            _check_client(session, person, now)
             item = session.scalars(
                 _site_items(site).where(Item.item_type_id == item_type.id, ~_overlapping(start, end))
                 .order_by(Item.id).limit(1)).first()
@@ -179,6 +206,7 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                 item=item, compartment=item.compartment, start_at=start, end_at=end,
                 pickup_until=min(end, start + timedelta(minutes=rule.pickup_window_minutes)),
                 visitor_name=name, email=email, phone=phone, state=ReservationState.BOOKED,
+                person_key=person_key(email), client_key=person.client_key,
                 created_at=now,
                 locale=str(get_locale() or "de"), numeric_code=numeric_codes.new_code())
             reservation.numeric_code_hash = numeric_codes.code_hash(

@@ -1,0 +1,78 @@
+"""Rate limits shared by every web process (Redis in production, memory for the demo):
+generous per client address, strict per person (the e-mail address folded as one person).
+Together with the per-person and per-address rules on active reservations
+(services/reservations.py), one client cannot book out the park, while a care home or the
+town hall's public Wi-Fi, many people behind one address, still can book."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import Flask, current_app, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+
+from locker_app.input_guard import BadInput, parse_json_body
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def client_key() -> str:
+    """The client's address as a keyed hash: enough to count, useless to anyone else."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, client_address().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+# One per process (the app factory binds it); in production each process has one app.
+limiter = Limiter(key_func=client_address)
+
+
+def _config(name: str):
+    return lambda: current_app.config[name]
+
+
+def submitted_email() -> str | None:
+    """The e-mail address in a booking (form or JSON), folded as one person."""
+    from locker_app.services.reservations import person_key
+    if request.mimetype == "application/json":
+        try:
+            payload = parse_json_body()
+        except BadInput:
+            return None
+        raw = payload.get("email") if isinstance(payload, dict) else None
+    else:
+        raw = request.form.get("email")
+    return person_key(raw) if isinstance(raw, str) and "@" in raw else None
+
+
+def _booked(response) -> bool:
+    return response.status_code in (201, 302)
+
+
+def booking_limits(view):
+    """Per address every attempt counts; per person only the bookings made."""
+    view = limiter.shared_limit(_config("LIMIT_BOOKING_PER_ADDRESS"), "booking-address",
+                                methods=["POST"])(view)
+    return limiter.shared_limit(_config("LIMIT_BOOKING_PER_PERSON"), "booking-person",
+                                methods=["POST"], key_func=lambda: submitted_email() or "",
+                                exempt_when=lambda: submitted_email() is None,
+                                deduct_when=_booked)(view)
+
+
+login_limit = limiter.limit(_config("LIMIT_LOGIN_PER_ADDRESS"), methods=["POST"], scope="login")
+cancel_limit = limiter.limit(_config("LIMIT_CANCEL_PER_ADDRESS"), methods=["POST"], scope="cancel")
+
+
+def register_limits(app: Flask) -> None:
+    limiter.init_app(app)
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many(error: RateLimitExceeded):
+        message = _("Too many attempts in a short time. Please wait a little and try again. "
+                    "If you need help now, please call us.")
+        if request.path.startswith("/api/"):
+            return jsonify(error=message, code="rate_limited"), 429
+        return render_template("error.html", message=message, code=429), 429

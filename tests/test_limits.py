@@ -1,0 +1,134 @@
+"""One client cannot book out the park (issue 12: 475 bookings in 13 s on main), yet many
+people behind one address can book; 429 with a plain sentence and Retry-After; the
+counts are shared by all web processes through the real Redis."""
+import os
+from datetime import timedelta
+
+import pytest
+
+from locker_app import create_app
+from locker_app.config import TestConfig
+from locker_app.extensions import db
+from locker_app.models import Reservation, utcnow
+from tests.conftest import IN_CI
+
+# A database of its own on the machine's Redis, emptied by the test that uses it.
+REDIS_URL = os.environ.get("LOCKER_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def window(day: int, hour: int = 8):
+    start = (utcnow() + timedelta(days=day)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    return (start.isoformat(timespec="minutes") + "+00:00",
+            (start + timedelta(hours=1)).isoformat(timespec="minutes") + "+00:00")
+
+
+def api_booking(client, day, email=None, hour=8, kind="rollator"):
+    start, end = window(day, hour)
+    return client.post("/api/v1/reservations", json={
+        "site": "stadtpark", "item_type": kind, "start": start, "end": end,
+        "name": "Flood", "email": email})
+
+
+def booked(app):
+    with app.app_context():
+        return db.session.scalar(db.select(db.func.count()).select_from(Reservation))
+
+
+def test_a_flood_through_the_api_books_no_more_than_the_rules_allow(app):
+    client = app.test_client()
+    statuses = [api_booking(client, 1 + n % 29, hour=6 + n // 29 % 12).status_code
+                for n in range(1000)]
+    assert booked(app) == app.config["ADDRESS_MAX_ACTIVE"] == 10
+    assert statuses.count(201) == 10
+    assert statuses.count(429) == 1000 - 60  # 60 attempts an hour per address
+    assert set(statuses) == {201, 422, 429}
+
+
+def test_a_flood_through_the_form_with_a_new_cookie_each_time(app):
+    for n in range(80):
+        client = app.test_client()  # a new browser session every time
+        start, _ = window(1 + n % 29)
+        client.post("/s/stadtpark/reserve/rollator", data={
+            "date": start[:10], "start": "10:00", "end_date": start[:10], "end": "11:00",
+            "name": "Flood", "email": ""})
+    assert booked(app) == 10
+
+
+def test_plus_tags_and_case_are_one_person(app):
+    client = app.test_client()
+    answers = [api_booking(client, day, email=email).status_code for day, email in (
+        (1, "erika@example.org"), (3, "Erika+1@Example.org"), (5, "erika+zwei@example.org"))]
+    assert answers == [201, 201, 422]  # two active reservations per person
+
+
+def test_many_people_behind_one_address_can_book(app):
+    """A care home: ten residents, one internet connection, each their own address."""
+    client = app.test_client()
+    answers = [api_booking(client, 1 + n, email=f"bewohner{n}@heim.example").status_code
+               for n in range(10)]
+    assert answers == [201] * 10
+
+
+def test_429_says_why_in_words_with_retry_after(app):
+    app.config["LIMIT_BOOKING_PER_ADDRESS"] = "2 per hour"
+    client = app.test_client()
+    for _ in range(2):
+        client.post("/s/stadtpark/reserve/rollator", data={"name": ""})
+    page = client.post("/s/stadtpark/reserve/rollator", data={"name": ""})
+    assert page.status_code == 429
+    assert int(page.headers["Retry-After"]) > 0
+    assert "Zu viele Versuche" in page.get_data(as_text=True)
+    api = client.post("/api/v1/reservations", json={})
+    assert api.status_code == 429 and api.get_json()["code"] == "rate_limited"
+    assert "Retry-After" in api.headers
+    # Reading is never limited.
+    assert client.get("/s/stadtpark/reserve/rollator").status_code == 200
+
+
+def test_login_attempts_per_address(app):
+    app.config["LIMIT_LOGIN_PER_ADDRESS"] = "3 per 15 minutes"
+    client = app.test_client()
+    codes = [client.post("/staff/login", data={"username": f"u{n}", "password": "x"}).status_code
+             for n in range(4)]
+    assert codes == [401, 401, 401, 429]
+
+
+def redis_problem() -> str | None:
+    try:
+        import redis
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as error:  # any failure means: no Redis for this test
+        return f"Redis at {REDIS_URL} not reachable ({error.__class__.__name__}: {error})"
+    return None
+
+
+def test_the_count_lives_in_redis_and_outlives_a_web_process(tmp_path):
+    """A web process that starts anew (a new storage connection, as another gunicorn
+    worker or host has) continues the count it finds in Redis; memory would start at 0."""
+    problem = redis_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"CI must run the Redis tests, but {problem}")
+        pytest.skip(problem)
+    import redis
+    from tests.conftest import close_app, make_app
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    seeded = make_app(tmp_path)
+    settings = {"SQLALCHEMY_DATABASE_URI": seeded.config["SQLALCHEMY_DATABASE_URI"],
+                "SIGNING_KEY_DIR": seeded.config["SIGNING_KEY_DIR"],
+                "RATELIMIT_STORAGE_URI": REDIS_URL,
+                "LIMIT_BOOKING_PER_ADDRESS": "5 per hour"}
+    close_app(seeded)
+    first = create_app(TestConfig, settings)
+    answers = [first.test_client().post("/api/v1/reservations", json={}).status_code
+               for _ in range(3)]
+    close_app(first)
+    second = create_app(TestConfig, settings)  # init_app: a new connection to Redis
+    answers += [second.test_client().post("/api/v1/reservations", json={}).status_code
+                for _ in range(3)]
+    close_app(second)
+    assert answers == [422, 422, 422, 422, 422, 429]  # unknown site, then the limit
+    assert [key for key in redis.Redis.from_url(REDIS_URL).keys() if b"booking-address" in key]
+    memory = create_app(TestConfig, {**settings, "RATELIMIT_STORAGE_URI": "memory://"})
+    assert memory.test_client().post("/api/v1/reservations", json={}).status_code == 422
+    close_app(memory)
