@@ -51,6 +51,8 @@ class Config:
     LIMIT_CANCEL_PER_ADDRESS = _env("LIMIT_CANCEL_PER_ADDRESS", "30 per hour")
     # Active reservations one client address may hold (many people may share one).
     ADDRESS_MAX_ACTIVE = int(_env("ADDRESS_MAX_ACTIVE", "10"))
+    # A controller event timed further ahead of the server's clock is an anomaly.
+    EVENT_CLOCK_AHEAD_MINUTES = int(_env("EVENT_CLOCK_AHEAD_MINUTES", "10"))
     # A cabinet not heard from this long raises an alert.
     CABINET_SILENT_MINUTES = int(_env("CABINET_SILENT_MINUTES", "10"))
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'instance' / 'locker.sqlite'}")

@@ -2,6 +2,7 @@
 from datetime import datetime
 
 import pytest
+from freezegun import freeze_time
 
 from locker_app.extensions import db
 from locker_app.models import ControllerEvent, Reservation
@@ -61,6 +62,7 @@ def test_sync_pages_are_bounded(any_app):
     assert len(rest["reservations"]) == 1 and rest["more"] is False
 
 
+@freeze_time("2030-05-01 08:10:00")  # the events' own time: not "from the future"
 def test_events_are_stored_exactly_once_and_move_the_reservation(any_app):
     rid = _book(any_app)
     client = any_app.test_client()
@@ -102,6 +104,7 @@ def test_bad_batches_are_refused_whole(any_app, payload, message):
         assert db.session.scalar(db.select(db.func.count()).select_from(ControllerEvent)) == 0
 
 
+@freeze_time("2030-05-01 08:10:00")
 def test_events_for_another_cabinets_reservation_do_not_touch_it(any_app):
     rid = _book(any_app)
     with any_app.app_context():

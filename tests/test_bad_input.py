@@ -135,3 +135,65 @@ def test_nul_in_a_staff_form_is_a_clear_400_on_postgresql(tmp_path):
         assert client.get("/staff/admin/sites").status_code == 200  # the session goes on
     finally:
         close_app(app)
+
+
+# Controller events that do not fit: stored as an anomaly, an alert, the reservation untouched
+
+def _book_for_events(app):
+    from datetime import timedelta
+    from locker_app.models import ItemType, Site, utcnow
+    from locker_app.services import reservations
+    with app.test_request_context():
+        start = (utcnow() + timedelta(hours=1)).replace(second=0, microsecond=0)
+        r = reservations.create_reservation(
+            db.session, site=db.session.scalars(db.select(Site)).one(),
+            item_type=db.session.scalars(db.select(ItemType).where(ItemType.code == "rollator")).one(),
+            start=start, end=start + timedelta(hours=1), name="Erika", email=None)
+        return r.id, r.compartment.number
+
+
+def _post(app, *events):
+    from locker_app.models import utcnow
+    now = utcnow().isoformat() + "Z"
+    return app.test_client().post("/api/v1/controller/events", headers=AUTH, json={"events": [
+        {"occurred_at": now, **e} for e in events]})
+
+
+def _state_and_kinds(app, rid):
+    with app.app_context():
+        state = db.session.get(Reservation, rid).state
+        kinds = db.session.scalars(db.select(ControllerEvent.kind).order_by(ControllerEvent.id)).all()
+        return state, kinds
+
+
+@pytest.mark.parametrize("case", ["return_of_booked", "compartment_99", "year_9999_is_future",
+                                  "other_compartment"])
+def test_events_that_do_not_fit_are_anomalies(any_app, case):
+    rid, number = _book_for_events(any_app)
+    event = {"idempotency_key": f"odd-{case}"[:64], "reservation_id": rid, "kind": "return",
+             "compartment": number}
+    if case == "compartment_99":
+        event.update(kind="door_opened", compartment=99)
+    elif case == "year_9999_is_future":
+        event.update(kind="pickup", occurred_at="2199-12-31T23:00:00Z")
+    elif case == "other_compartment":
+        event.update(kind="pickup", compartment=number % 8 + 1)
+    response = _post(any_app, event)
+    assert response.status_code == 200
+    assert response.get_json()["stored"][0] == event["idempotency_key"]
+    state, kinds = _state_and_kinds(any_app, rid)
+    assert state == "booked"
+    assert kinds[-2:] == [event["kind"], "anomaly"]
+    from locker_app.services.alerts import inbox
+    with any_app.app_context():
+        assert [a.event.kind for a in inbox(db.session)] == ["anomaly"]
+
+
+def test_events_that_fit_still_move_the_reservation(any_app):
+    rid, number = _book_for_events(any_app)
+    _post(any_app, {"idempotency_key": "fit-pickup-1", "reservation_id": rid, "kind": "pickup",
+                    "compartment": number},
+          {"idempotency_key": "fit-return-1", "reservation_id": rid, "kind": "return",
+           "compartment": number})
+    state, kinds = _state_and_kinds(any_app, rid)
+    assert state == "returned" and "anomaly" not in kinds

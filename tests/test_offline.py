@@ -58,6 +58,8 @@ def book_at(app, start: datetime, now: datetime, code="rollator") -> tuple[int, 
 
 
 def test_seventy_two_hours_offline(app, server, emulator, scanner, tmp_path):
+    # The controller's clock runs 72 simulated hours ahead of the server's real one.
+    app.config["EVENT_CLOCK_AHEAD_MINUTES"] = 5 * 24 * 60
     from controller.service import LockerController
     t0 = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
     clock = FrozenDateTimeFactory(t0)

@@ -1,7 +1,7 @@
 """The controller API: JSON over HTTP, one bearer token per controller."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 
 from flask import current_app, g, jsonify, request
@@ -53,7 +53,8 @@ def events():
         parsed = controllers.parse_events(parse_json_body())
     except (BadInput, DomainError) as error:
         return jsonify(error=str(error)), 400
-    return jsonify(controllers.store_events(db.session, g.controller, parsed))
+    ahead = timedelta(minutes=current_app.config["EVENT_CLOCK_AHEAD_MINUTES"])
+    return jsonify(controllers.store_events(db.session, g.controller, parsed, ahead))
 
 
 def _parse_time(raw: object, field: str):

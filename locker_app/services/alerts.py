@@ -134,5 +134,6 @@ def alert_title(kind: str) -> str:
         "server_unreachable": _("Controller could not reach the server"),
         "config_mismatch": _("Controller settings disagree with the cabinet"),
         "cabinet_silent": _("Cabinet not heard from"),
+        "anomaly": _("The locker reported something that does not fit"),
     }
     return titles.get(kind, kind)

@@ -5,7 +5,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +31,9 @@ ALERTS = {
     "return_incomplete": "return", "board_offline": "board_online", "scanner_lost": "scanner_back",
     "keypad_lost": "keypad_back", "keypad_locked": None, "server_unreachable": "server_back",
     "config_mismatch": None,
-    # Raised by the server itself (services/alerts.py), not by a controller.
+    # Raised by the server itself, never sent by a controller: an event that does not fit
+    # what the server knows (below), and a cabinet gone silent (services/alerts.py).
+    "anomaly": None,
     "cabinet_silent": "cabinet_back",
 }
 MAX_STATUS_BYTES = 4000
@@ -162,11 +164,13 @@ def parse_events(payload: object) -> list[IncomingEvent]:
     return events
 
 
-def store_events(session: Session, controller: Controller,
-                 events: list[IncomingEvent]) -> dict[str, list[str]]:
+def store_events(session: Session, controller: Controller, events: list[IncomingEvent],
+                 clock_ahead: timedelta | None = None) -> dict[str, list[str]]:
     """Store each event exactly once (the unique key decides, also under races) and
     apply what it means for its reservation."""
-    stored, duplicates = [], []
+    stored, duplicates, anomalies = [], [], []
+    numbers = {c.number for c in controller.cabinet.compartments}
+    now = utcnow()
     for event in events:
         reservation = None
         if event.reservation_id is not None:
@@ -185,14 +189,18 @@ def store_events(session: Session, controller: Controller,
             duplicates.append(event.idempotency_key)
             continue
         stored.append(event.idempotency_key)
-        if reservation is not None:
+        problem = anomaly(event, reservation, numbers, now, clock_ahead or CLOCK_AHEAD)
+        if problem:
+            # Kept as it came, the reservation untouched, and staff told.
+            anomalies.append(_record_anomaly(session, controller, event, reservation, problem))
+        elif reservation is not None:
             _apply(session, reservation, event)
         if "command_id" in event.detail:
             _apply_to_command(session, controller, event)
     controller.last_seen_at = utcnow()
     session.commit()
     from locker_app.services.alerts import queue_alert_mails
-    queue_alert_mails(session, controller, stored)
+    queue_alert_mails(session, controller, stored + anomalies)
     return {"stored": stored, "duplicates": duplicates}
 
 
@@ -209,13 +217,57 @@ def store_status(session: Session, controller: Controller, payload: object) -> N
     session.commit()
 
 
+# How far a controller's clock may run ahead of the server's, and how old an event that
+# changes a reservation may be (a controller offline for days still delivers its own).
+CLOCK_AHEAD = timedelta(minutes=10)
+OLDEST = timedelta(days=60)
+# From which states a controller's observation may move a reservation.
+ALLOWED_FROM = {
+    # A late pickup after the no-show job ran while the locker was offline is still real.
+    "pickup": (ReservationState.BOOKED, ReservationState.NO_SHOW),
+    "return": (ReservationState.PICKED_UP, ReservationState.OVERDUE),
+}
+
+
+def anomaly(event: IncomingEvent, reservation: Reservation | None, numbers: set[int],
+            now: datetime, clock_ahead: timedelta = CLOCK_AHEAD) -> str | None:
+    """Why an event does not fit what the server knows, or None when it fits."""
+    if event.compartment is not None and event.compartment not in numbers:
+        return f"compartment {event.compartment} is not in this cabinet"
+    if event.occurred_at > now + clock_ahead:
+        return "occurred_at lies in the future"
+    if reservation is None or event.kind not in ALLOWED_FROM:
+        return None
+    if event.occurred_at < now - OLDEST or event.occurred_at < reservation.created_at - clock_ahead:
+        return "occurred_at lies before the reservation existed"
+    if event.compartment is not None and event.compartment != reservation.compartment.number:
+        return (f"{event.kind} at compartment {event.compartment}, but the reservation is in "
+                f"compartment {reservation.compartment.number}")
+    if reservation.state not in ALLOWED_FROM[event.kind] and not (
+            event.kind == "pickup" and reservation.state in (ReservationState.PICKED_UP,
+                                                             ReservationState.OVERDUE)):
+        return f"{event.kind} of a reservation that is {reservation.state}"
+    return None
+
+
+def _record_anomaly(session: Session, controller: Controller, event: IncomingEvent,
+                    reservation: Reservation | None, problem: str) -> str:
+    key = f"anomaly-{event.idempotency_key}"[:64]
+    session.add(ControllerEvent(
+        controller_id=controller.id, idempotency_key=key, kind="anomaly", occurred_at=utcnow(),
+        reservation_id=reservation.id if reservation else None, compartment=event.compartment,
+        detail=json.dumps({"event": event.idempotency_key, "kind": event.kind,
+                           "problem": problem}, ensure_ascii=False, sort_keys=True)))
+    session.flush()
+    return key
+
+
 def _apply(session: Session, reservation: Reservation, event: IncomingEvent) -> None:
     state = reservation.state
     if event.kind == "pickup" and state in (ReservationState.BOOKED, ReservationState.NO_SHOW):
         record_change(session, reservation, ReservationState.PICKED_UP, actor="controller",
                       cause=f"picked up at compartment {event.compartment}", at=event.occurred_at)
-    elif event.kind == "return" and state in (ReservationState.PICKED_UP, ReservationState.OVERDUE,
-                                              ReservationState.BOOKED):
+    elif event.kind == "return" and state in (ReservationState.PICKED_UP, ReservationState.OVERDUE):
         record_change(session, reservation, ReservationState.RETURNED, actor="controller",
                       cause=f"returned to compartment {event.compartment}", at=event.occurred_at)
 
