@@ -24,6 +24,7 @@ from controller.store import Store
 from controller.uplink import ServerClient, Uplink
 
 logger = logging.getLogger(__name__)
+UNREADABLE_PER_MINUTE = 10
 
 
 def utc_now() -> datetime:
@@ -46,6 +47,8 @@ class LockerController:
         self.scanner_ready = threading.Event()
         self._last_heartbeat = 0.0
         self._last_status: dict | None = None
+        self._unreadable_times: list[float] = []
+        self._unreadable_suppressed = 0
 
     # Life cycle -----------------------------------------------------------------------
     def start(self) -> "LockerController":
@@ -170,7 +173,8 @@ class LockerController:
 
     def _serial_lines(self, stop, port_name: str, baudrate: int, ready: threading.Event | None,
                       handle, what: str) -> None:
-        assembler = LineAssembler(self.settings.scanner_max_line, self.settings.scanner_debounce)
+        assembler = LineAssembler(self.settings.scanner_max_line, self.settings.scanner_debounce,
+                                  quiet_gap=self.settings.scanner_quiet_gap)
         backoff = 1.0
         lost_reported = False
         while not stop.is_set():
@@ -195,6 +199,8 @@ class LockerController:
                     data = port.read(max(1, port.in_waiting))
                     for line in assembler.feed(data):
                         handle(line)
+                    for reason in assembler.take_refused():
+                        self.unreadable(what, reason)
             except (serial.SerialException, OSError) as error:
                 logger.error("%s port lost: %s", what, error)
                 self.event(f"{what}_lost", detail={"error": str(error)})
@@ -203,6 +209,21 @@ class LockerController:
                 if ready is not None:
                     ready.clear()
                 port.close()
+
+    def unreadable(self, source: str, why: str) -> None:
+        """A line nobody could read reaches the server like any refused scan, at most
+        ``UNREADABLE_PER_MINUTE`` a minute (a babbling scanner must not fill the outbox)."""
+        now = time.monotonic()
+        self._unreadable_times = [t for t in self._unreadable_times if now - t < 60]
+        if len(self._unreadable_times) >= UNREADABLE_PER_MINUTE:
+            self._unreadable_suppressed += 1
+            return
+        self._unreadable_times.append(now)
+        detail = {"reason": "not_readable", "why": why, "source": source}
+        if self._unreadable_suppressed:
+            detail["suppressed_before"] = self._unreadable_suppressed
+            self._unreadable_suppressed = 0
+        self.event("scan_refused", detail=detail)
 
     def _scanner_loop(self, stop) -> None:
         self._serial_lines(stop, self.settings.scanner_port, self.settings.scanner_baudrate,

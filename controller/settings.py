@@ -30,6 +30,8 @@ class Settings:
     max_backoff: float = 60.0
     scanner_max_line: int = 512
     scanner_debounce: float = 1.0
+    # Bytes without an end of line, quiet this long, are dropped (and reported).
+    scanner_quiet_gap: float = 0.5
     # A keypad for the numeric codes (digits and Enter on a serial line); empty: none.
     keypad_port: str = ""
     keypad_baudrate: int = 9600

@@ -37,6 +37,30 @@ def test_overlong_and_binary_lines_are_dropped_and_the_next_line_counts():
     assert assembler.feed(b"x" * 50 + b"\r" + b"\x00\xffabc\r" + b"ok\r") == ["ok"]
 
 
+def test_an_overlong_line_without_cr_does_not_swallow_the_next_scan():
+    """Issue 12: 600 bytes without a CR made the next real scan vanish."""
+    clock = FakeClock()
+    assembler = LineAssembler(max_length=512, debounce=0, clock=clock, quiet_gap=0.5)
+    assert assembler.feed(b"x" * 600) == []
+    clock.now += 0.6
+    assert assembler.feed(b"") == []  # the port was quiet: the stale line goes
+    assert assembler.take_refused() == ["too_long"]
+    assert assembler.feed(b"https://x/r/TOKEN\r") == ["https://x/r/TOKEN"]
+
+
+def test_a_half_code_is_dropped_after_a_quiet_gap_but_a_slow_code_is_joined():
+    clock = FakeClock()
+    assembler = LineAssembler(debounce=0, clock=clock, quiet_gap=0.5)
+    assert assembler.feed(b"https://x/r/TO") == []
+    clock.now += 0.2
+    assert assembler.feed(b"KEN\r") == ["https://x/r/TOKEN"]  # within one burst
+    assert assembler.feed(b"garbage") == []
+    clock.now += 0.5
+    assert assembler.feed(b"ok\r") == ["ok"]
+    assert assembler.take_refused() == ["incomplete"]
+    assert assembler.feed(b"\x01\x02\r") == [] and assembler.take_refused() == ["not_printable"]
+
+
 def test_same_code_within_a_second_counts_once():
     clock = FakeClock()
     assembler = LineAssembler(debounce=1.0, clock=clock)

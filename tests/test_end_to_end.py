@@ -182,3 +182,23 @@ def test_a_board_that_stops_answering_is_reported_and_asked_less_often(
     emulator.power_on()
     wait_until(lambda: "board_online" in kinds_seen(controller), timeout=20,
                message="board back")
+
+
+def test_an_overlong_line_neither_swallows_the_next_scan_nor_goes_unreported(
+        app, live_server, emulator, scanner, controller):
+    """Issue 12: 600 bytes without CR made the next real scan vanish (no unlock, no log,
+    no event); unreadable lines never reached the server. Through the real pty."""
+    url = book(live_server, "bollerwagen")
+    rid = reservation_id_of(app, url)
+    controller.sync_now()
+    wait_until(lambda: controller.store.reservation(rid), message="reservation synced")
+    scanner.write_raw(b"Z" * 600)  # no CR: a scanner that gave up mid-line
+    wait_until(lambda: any(e.detail.get("why") == "too_long" for e in controller.store.all_events()
+                           if e.kind == "scan_refused"), message="the dropped line reported")
+    scanner.scan(url)
+    assert emulator.wait_for(lambda e: e.unlocks_received(), timeout=5), "the next scan was lost"
+    assert emulator.unlocks_received() == [family_a.encode_unlock(1, 5)]
+    with app.app_context():
+        wait_until(lambda: db.session.scalar(db.select(ControllerEvent.id).where(
+            ControllerEvent.kind == "scan_refused", ControllerEvent.detail.contains("not_readable")))
+            or db.session.expire_all(), message="the unreadable line on the server")
