@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from locker_app.models import Cabinet, Controller, ControllerEvent, OutgoingMail, utcnow
-from locker_app.services.controllers import ALERTS
+from locker_app.services.controllers import ALERTS, alert_ended
 
 
 @dataclass(frozen=True)
@@ -20,24 +20,6 @@ class Alert:
     event: ControllerEvent
     controller: Controller
     ended: bool  # its closing event came (door closed again, board back, ...)
-
-    @property
-    def detail(self) -> dict:
-        try:
-            return json.loads(self.event.detail or "{}")
-        except ValueError:
-            return {}
-
-
-def _ended(session: Session, event: ControllerEvent) -> bool:
-    ender = ALERTS.get(event.kind)
-    if ender is None:
-        return False
-    conditions = [ControllerEvent.controller_id == event.controller_id,
-                  ControllerEvent.kind == ender, ControllerEvent.id > event.id]
-    if event.compartment is not None:
-        conditions.append(ControllerEvent.compartment == event.compartment)
-    return session.scalar(select(ControllerEvent.id).where(*conditions).limit(1)) is not None
 
 
 def inbox(session: Session, *, acknowledged: bool = False, site_id: int | None = None,
@@ -53,7 +35,7 @@ def inbox(session: Session, *, acknowledged: bool = False, site_id: int | None =
         statement = statement.join(Cabinet, Controller.cabinet_id == Cabinet.id).where(
             Cabinet.site_id == site_id)
     rows = session.execute(statement.order_by(ControllerEvent.id.desc()).limit(limit)).all()
-    return [Alert(event, controller, _ended(session, event)) for event, controller in rows]
+    return [Alert(event, controller, alert_ended(session, event)) for event, controller in rows]
 
 
 def acknowledge(session: Session, event: ControllerEvent, who: str, note: str | None,
@@ -67,19 +49,23 @@ def acknowledge(session: Session, event: ControllerEvent, who: str, note: str | 
     return True
 
 
-def queue_alert_mails(session: Session, controller: Controller, stored_keys: list[str]) -> int:
-    """A mail to the site's on-duty address for each new alert; sent by the mail job."""
+def _mail_on_duty(session: Session, controller: Controller, event: ControllerEvent) -> None:
+    """Leave the alert for the mail job, to the site's on-duty address when it has one."""
     address = controller.cabinet.site.on_duty_email
-    if not address or not stored_keys:
-        return 0
-    events = session.scalars(select(ControllerEvent).where(
-        ControllerEvent.controller_id == controller.id,
-        ControllerEvent.idempotency_key.in_(stored_keys),
-        ControllerEvent.kind.in_(ALERTS))).all()
-    for event in events:
+    if address:
         session.add(OutgoingMail(controller_event_id=event.id, to_address=address, kind="alert"))
+
+
+def queue_alert_mails(session: Session, controller: Controller, stored_keys: list[str]) -> None:
+    """A mail to the site's on-duty address for each new alert; sent by the mail job."""
+    if not controller.cabinet.site.on_duty_email or not stored_keys:
+        return
+    for event in session.scalars(select(ControllerEvent).where(
+            ControllerEvent.controller_id == controller.id,
+            ControllerEvent.idempotency_key.in_(stored_keys),
+            ControllerEvent.kind.in_(ALERTS))):
+        _mail_on_duty(session, controller, event)
     session.commit()
-    return len(events)
 
 
 def raise_silent_cabinets(session: Session, now: datetime, silent_after: timedelta) -> int:
@@ -112,9 +98,7 @@ def raise_silent_cabinets(session: Session, now: datetime, silent_after: timedel
             continue
         if event.kind == "cabinet_silent":
             raised += 1
-            if controller.cabinet.site.on_duty_email:
-                session.add(OutgoingMail(controller_event_id=event.id, kind="alert",
-                                         to_address=controller.cabinet.site.on_duty_email))
+            _mail_on_duty(session, controller, event)
     session.commit()
     return raised
 

@@ -288,19 +288,20 @@ def _apply_to_command(session: Session, controller: Controller, event: IncomingE
     command.result_at = event.occurred_at
 
 
+def alert_ended(session: Session, alert: ControllerEvent) -> bool:
+    """Whether the event that ends this alert came after it (door closed, board back)."""
+    ender = ALERTS.get(alert.kind)
+    if ender is None:
+        return False
+    conditions = [ControllerEvent.controller_id == alert.controller_id,
+                  ControllerEvent.kind == ender, ControllerEvent.id > alert.id]
+    if alert.compartment is not None:
+        conditions.append(ControllerEvent.compartment == alert.compartment)
+    return session.scalar(select(ControllerEvent.id).where(*conditions).limit(1)) is not None
+
+
 def open_alerts(session: Session) -> list[ControllerEvent]:
     """Alerts not yet ended by their closing event (newest first)."""
     alerts = session.scalars(select(ControllerEvent).where(
         ControllerEvent.kind.in_(ALERTS)).order_by(ControllerEvent.id.desc()).limit(500)).all()
-    still_open = []
-    for alert in alerts:
-        ender = ALERTS[alert.kind]
-        if ender is not None:
-            conditions = [ControllerEvent.controller_id == alert.controller_id,
-                          ControllerEvent.kind == ender, ControllerEvent.id > alert.id]
-            if alert.compartment is not None:
-                conditions.append(ControllerEvent.compartment == alert.compartment)
-            if session.scalar(select(ControllerEvent.id).where(*conditions).limit(1)):
-                continue
-        still_open.append(alert)
-    return still_open
+    return [alert for alert in alerts if not alert_ended(session, alert)]
