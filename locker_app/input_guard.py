@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Flask, abort, request
+from flask import Flask, abort, g, request
 
 MAX_JSON_DEPTH = 16
 _WHOLE_NUMBER = re.compile(r"\d{1,18}")  # fits a 64-bit column
@@ -31,7 +31,14 @@ def bad_text(value: str) -> bool:
 
 def parse_json_body() -> object:
     """The request's JSON, checked: BadInput when it is not JSON, nests deeper than
-    MAX_JSON_DEPTH, or holds text with NUL or lone surrogates (keys included)."""
+    MAX_JSON_DEPTH, or holds text with NUL or lone surrogates (keys included). Parsed once
+    per request: the rate limits and the view all ask for it."""
+    if "checked_json" not in g:
+        g.checked_json = _parse_json_body()
+    return g.checked_json
+
+
+def _parse_json_body() -> object:
     raw = request.get_data(cache=True)  # MAX_CONTENT_LENGTH applies: 413 before this
     if not raw.strip():
         return None  # the caller says what shape it expected

@@ -221,12 +221,16 @@ def store_status(session: Session, controller: Controller, payload: object) -> N
 # changes a reservation may be (a controller offline for days still delivers its own).
 CLOCK_AHEAD = timedelta(minutes=10)
 OLDEST = timedelta(days=60)
-# From which states a controller's observation may move a reservation.
-ALLOWED_FROM = {
+# From which states a controller's observation moves a reservation, and to which.
+TRANSITIONS = {
     # A late pickup after the no-show job ran while the locker was offline is still real.
-    "pickup": (ReservationState.BOOKED, ReservationState.NO_SHOW),
-    "return": (ReservationState.PICKED_UP, ReservationState.OVERDUE),
+    "pickup": ((ReservationState.BOOKED, ReservationState.NO_SHOW), ReservationState.PICKED_UP,
+               "picked up at compartment {}"),
+    "return": ((ReservationState.PICKED_UP, ReservationState.OVERDUE), ReservationState.RETURNED,
+               "returned to compartment {}"),
 }
+# States in which a repeated observation is harmless: it changes nothing and is no anomaly.
+ALREADY = {"pickup": (ReservationState.PICKED_UP, ReservationState.OVERDUE), "return": ()}
 
 
 def anomaly(event: IncomingEvent, reservation: Reservation | None, numbers: set[int],
@@ -236,16 +240,15 @@ def anomaly(event: IncomingEvent, reservation: Reservation | None, numbers: set[
         return f"compartment {event.compartment} is not in this cabinet"
     if event.occurred_at > now + clock_ahead:
         return "occurred_at lies in the future"
-    if reservation is None or event.kind not in ALLOWED_FROM:
+    if reservation is None or event.kind not in TRANSITIONS:
         return None
     if event.occurred_at < now - OLDEST or event.occurred_at < reservation.created_at - clock_ahead:
         return "occurred_at lies before the reservation existed"
     if event.compartment is not None and event.compartment != reservation.compartment.number:
         return (f"{event.kind} at compartment {event.compartment}, but the reservation is in "
                 f"compartment {reservation.compartment.number}")
-    if reservation.state not in ALLOWED_FROM[event.kind] and not (
-            event.kind == "pickup" and reservation.state in (ReservationState.PICKED_UP,
-                                                             ReservationState.OVERDUE)):
+    allowed = TRANSITIONS[event.kind][0] + ALREADY[event.kind]
+    if reservation.state not in allowed:
         return f"{event.kind} of a reservation that is {reservation.state}"
     return None
 
@@ -263,13 +266,12 @@ def _record_anomaly(session: Session, controller: Controller, event: IncomingEve
 
 
 def _apply(session: Session, reservation: Reservation, event: IncomingEvent) -> None:
-    state = reservation.state
-    if event.kind == "pickup" and state in (ReservationState.BOOKED, ReservationState.NO_SHOW):
-        record_change(session, reservation, ReservationState.PICKED_UP, actor="controller",
-                      cause=f"picked up at compartment {event.compartment}", at=event.occurred_at)
-    elif event.kind == "return" and state in (ReservationState.PICKED_UP, ReservationState.OVERDUE):
-        record_change(session, reservation, ReservationState.RETURNED, actor="controller",
-                      cause=f"returned to compartment {event.compartment}", at=event.occurred_at)
+    if event.kind not in TRANSITIONS:
+        return
+    from_states, to_state, cause = TRANSITIONS[event.kind]
+    if reservation.state in from_states:
+        record_change(session, reservation, to_state, actor="controller",
+                      cause=cause.format(event.compartment), at=event.occurred_at)
 
 
 def _apply_to_command(session: Session, controller: Controller, event: IncomingEvent) -> None:
