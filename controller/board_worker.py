@@ -36,6 +36,7 @@ class BoardWorker:
         self.failures: dict[int, int] = {}
         self.retry_at: dict[int, float] = {}
         self._mismatch_reported: str | None = None
+        self.driving_family: str | None = None  # the family the line is driven as now
 
     def _now(self) -> float:
         return self.controller.clock().timestamp()
@@ -70,6 +71,7 @@ class BoardWorker:
                         settings.recovery_quiet)
         driver = make_driver(family, port, timing,
                              inverted_polarity=self.store.setting("inverted_polarity") == "1")
+        self.driving_family = family
         next_poll = time.monotonic()
         try:
             while not stop.is_set():
@@ -83,9 +85,9 @@ class BoardWorker:
                     self.poll(driver)
                     self.controller.heartbeat()
                     next_poll = time.monotonic() + settings.poll_interval
-                    if self.family() != family:
-                        logger.info("board family now %s (from the cabinet's settings)",
-                                    self.family())
+                    wanted = self.family()
+                    if wanted != family:
+                        logger.info("board family now %s (from the cabinet's settings)", wanted)
                         return
         finally:
             port.close()
@@ -159,6 +161,6 @@ class BoardWorker:
                 local_state=LOCAL_STATE_AFTER.get(observation.kind))
 
     def snapshot(self) -> dict:
-        return {"board_family": self.family(), "doors": {n: t.state for n, t in sorted(self.doors.items())},
+        return {"board_family": self.driving_family, "doors": {n: t.state for n, t in sorted(self.doors.items())},
                 "boards_offline": sorted(b for b, f in self.failures.items()
                                          if f >= OFFLINE_AFTER_FAILURES)}

@@ -116,8 +116,7 @@ class LockerController:
 
     def status_report(self) -> dict:
         """What staff see of this cabinet: boards, open doors, outbox backlog."""
-        saved = self.store.setting("status")
-        status = json.loads(saved) if saved else {}
+        status = self._last_status or {}  # what the board worker saw at its last poll
         doors = status.get("doors", {})
         return {"at": self.clock().isoformat(), "outbox": self.store.outbox_length(),
                 "board_family": status.get("board_family", self.settings.board_family),

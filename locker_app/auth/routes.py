@@ -16,7 +16,6 @@ from locker_app.services import staff_accounts
 from locker_app.services.errors import DomainError
 
 
-
 @login_manager.user_loader
 def load_user(login_id: str) -> StaffUser | None:
     user_id, _, version = login_id.partition(":")

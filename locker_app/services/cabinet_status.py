@@ -58,13 +58,11 @@ def status_of(cabinet: Cabinet, controllers: list[Controller], now: datetime) ->
     return status
 
 
-def all_cabinets(session: Session, now: datetime | None = None,
-                 include_retired: bool = False) -> list[CabinetStatus]:
+def all_cabinets(session: Session, now: datetime | None = None) -> list[CabinetStatus]:
+    """Every cabinet in use, with its status."""
     now = now or utcnow()
-    statement = select(Cabinet).order_by(Cabinet.site_id, Cabinet.id)
-    if not include_retired:
-        statement = statement.where(Cabinet.retired_at.is_(None))
-    cabinets = session.scalars(statement).all()
+    cabinets = session.scalars(select(Cabinet).where(Cabinet.retired_at.is_(None))
+                               .order_by(Cabinet.site_id, Cabinet.id)).all()
     controllers = session.scalars(select(Controller).order_by(Controller.id)).all()
     by_cabinet: dict[int, list[Controller]] = {}
     for controller in controllers:
