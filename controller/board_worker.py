@@ -71,6 +71,11 @@ class BoardWorker:
                         settings.recovery_quiet)
         driver = make_driver(family, port, timing,
                              inverted_polarity=self.store.setting("inverted_polarity") == "1")
+        if hasattr(driver, "unlock_replies"):
+            # Learnt once and kept: a board that never answers unlocks is not waited for
+            # again after a restart (the wait is time in which no door is read).
+            driver.unlock_replies = {"1": True, "0": False}.get(
+                self.store.setting(f"unlock_replies_{family}") or "")
         self.driving_family = family
         next_poll = time.monotonic()
         try:
@@ -81,6 +86,7 @@ class BoardWorker:
                     request = None
                 if request is not None:
                     self.unlock(driver, request)
+                    next_poll = time.monotonic()  # what the unlock did: read it at once
                 if time.monotonic() >= next_poll:
                     self.poll(driver)
                     self.controller.heartbeat()
@@ -104,6 +110,7 @@ class BoardWorker:
         self.controller.event("unlock_sent", reservation_id=request.reservation_id,
                               compartment=request.compartment, detail=detail,
                               door=tracker.to_dict())
+        learnt = getattr(driver, "unlock_replies", None)
         try:
             result = driver.unlock(board, lock)
         except LinkError as error:
@@ -114,6 +121,9 @@ class BoardWorker:
         else:
             if result.replied and result.door_closed is True:
                 logger.info("compartment %s still reads closed after its pulse", request.compartment)
+        replies = getattr(driver, "unlock_replies", None)
+        if replies is not None and replies != learnt:
+            self.store.set_setting(f"unlock_replies_{self.driving_family}", "1" if replies else "0")
         self.record(request.compartment, observations)
 
     def poll(self, driver) -> None:
@@ -123,22 +133,33 @@ class BoardWorker:
         for board, members in sorted(by_board.items()):
             if time.monotonic() < self.retry_at.get(board, 0.0):
                 continue  # offline: asked again only after its back-off
-            try:
-                state = driver.read_board(board)
-            except LinkError as error:
-                self.board_failed(board, error)
-                continue
-            if self.failures.get(board, 0) >= OFFLINE_AFTER_FAILURES:
-                self.controller.event("board_online", detail={"board": board})
-            self.failures[board] = 0
-            self.retry_at.pop(board, None)
-            now = self._now()
-            for number, lock in members:
-                tracker = self.doors.setdefault(number, DoorTracker())
-                item = state.items.get(lock) if state.items is not None else None
-                self.record(number, tracker.reading(
-                    state.doors.get(lock, True), now, self.settings.unlock_open_timeout,
-                    item_present=item, left_open_after=self.settings.door_open_alert))
+            # A reading that differs from what counts is confirmed by a second read at once
+            # (rule 3), not a poll later: a door open for less than a poll interval is seen.
+            for _ in range(2):
+                if not self._read(driver, board, members):
+                    break
+
+    def _read(self, driver, board: int, members: list[tuple[int, int]]) -> bool:
+        """Read one board and feed its doors; True when a reading waits for confirmation."""
+        try:
+            state = driver.read_board(board)
+        except LinkError as error:
+            self.board_failed(board, error)
+            return False
+        if self.failures.get(board, 0) >= OFFLINE_AFTER_FAILURES:
+            self.controller.event("board_online", detail={"board": board})
+        self.failures[board] = 0
+        self.retry_at.pop(board, None)
+        now = self._now()
+        unconfirmed = False
+        for number, lock in members:
+            tracker = self.doors.setdefault(number, DoorTracker())
+            item = state.items.get(lock) if state.items is not None else None
+            self.record(number, tracker.reading(
+                state.doors.get(lock, True), now, self.settings.unlock_open_timeout,
+                item_present=item, left_open_after=self.settings.door_open_alert))
+            unconfirmed = unconfirmed or tracker.unconfirmed
+        return unconfirmed
 
     def board_failed(self, board: int, error: Exception) -> None:
         """Rule 5: report a board that stops answering and ask it again with back-off, so

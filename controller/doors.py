@@ -4,6 +4,12 @@ restart carries on where the last run stopped.
 
 States: locked -> unlocking -> open -> closed_after_pickup / closed_after_return, and
 fault (an unlock that did not open the door). Events say only what was observed.
+
+Where the board has item sensors (family B), they tell what happened behind a door that
+never read open: opened and shut between two reads, or while the line waited for a reply.
+An item gone after an unlock for a pickup is that pickup; an item back after an unlock for
+a return is that return; an item that changes with no unlock is reported as a forced door.
+Such observations carry ``"unseen": "item_sensor"``.
 """
 from __future__ import annotations
 
@@ -38,13 +44,20 @@ class DoorTracker:
         self.pending: PendingUnlock | None = None
         self.opened_at: float | None = None
         self.left_open_reported = False
+        self.item: bool | None = None  # item sensor, debounced like the door; None: unknown
         self._last_reading: bool | None = None
+        self._last_item: bool | None = None
+
+    @property
+    def unconfirmed(self) -> bool:
+        """The last reading differs from what counts now: read again at once to confirm it."""
+        return self._last_reading is not None and self._last_reading != self.closed
 
     # Persistence ------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"closed": self.closed, "state": self.state, "opened_at": self.opened_at,
                 "left_open_reported": self.left_open_reported,
-                "pending": asdict(self.pending) if self.pending else None}
+                "item": self.item, "pending": asdict(self.pending) if self.pending else None}
 
     @classmethod
     def from_dict(cls, data: dict) -> "DoorTracker":
@@ -53,6 +66,7 @@ class DoorTracker:
         tracker.state = data.get("state", LOCKED)
         tracker.opened_at = data.get("opened_at")
         tracker.left_open_reported = bool(data.get("left_open_reported"))
+        tracker.item = data.get("item")
         tracker.pending = PendingUnlock(**data["pending"]) if data.get("pending") else None
         return tracker
 
@@ -80,6 +94,8 @@ class DoorTracker:
                 observations += self._opened(now)
             elif not closed:
                 self.state, self.opened_at = OPEN, now  # open when we started: nothing new
+        if item_present is not None:
+            observations += self._item_reading(item_present, now)
         pending = self.pending
         if pending and not pending.opened and now - pending.sent_at > open_timeout:
             self.pending = None
@@ -94,6 +110,24 @@ class DoorTracker:
                 {"open_seconds": round(now - self.opened_at)}))
         return observations
 
+    def _item_reading(self, present: bool, now: float) -> list[Observation]:
+        agreed = present == self._last_item
+        self._last_item = present
+        if not agreed or self.closed is not True:
+            return []  # one reading, or the door is open: items come and go
+        before, self.item = self.item, present
+        if before is None or before == present:
+            return []
+        # The item changed behind a door that has read shut all along.
+        pending = self.pending
+        unseen = {"unseen": "item_sensor"}
+        if pending is not None and not pending.opened and (
+                (pending.purpose == "pickup" and not present)
+                or (pending.purpose == "return" and present) or pending.purpose == "remote"):
+            return self._opened(now, detail=unseen) + self._closed(present, detail=unseen)
+        return [Observation("door_forced", pending.reservation_id if pending else None,
+                            {**unseen, "item_present": present})]
+
     def _opened(self, now: float, detail: dict | None = None) -> list[Observation]:
         self.state, self.opened_at, self.left_open_reported = OPEN, now, False
         pending = self.pending
@@ -107,10 +141,13 @@ class DoorTracker:
             observations.append(Observation("pickup", pending.reservation_id))
         return observations
 
-    def _closed(self, item_present: bool | None) -> list[Observation]:
+    def _closed(self, item_present: bool | None, detail: dict | None = None) -> list[Observation]:
         pending = self.pending
         reservation_id = pending.reservation_id if pending else None
-        detail = {} if item_present is None else {"item_present": item_present}
+        detail = dict(detail or {})
+        if item_present is not None:
+            detail["item_present"] = item_present
+            self.item = self._last_item = item_present
         observations = [Observation("door_closed", reservation_id, detail)]
         self.opened_at = None
         self.state = LOCKED

@@ -211,6 +211,10 @@ class Store:
         self._db.execute("INSERT INTO setting (name, value) VALUES (?, ?) ON CONFLICT(name)"
                          " DO UPDATE SET value = excluded.value", (name, value))
 
+    def set_setting(self, name: str, value: str) -> None:
+        with self._lock:
+            self._set(name, value)
+
     def setting(self, name: str, default: str | None = None) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT value FROM setting WHERE name = ?", (name,)).fetchone()

@@ -67,6 +67,9 @@ class BoardEmulator:
         self._frames: deque[Frame] = deque(maxlen=history)
         self._all_rx: list[bytes] = []
         self.requests_seen = 0
+        # A visitor quicker than any poll: called right after a pulse, before any reply,
+        # with (board, lock); it may open, shut, take or put (``board.doors``, ``board.items``).
+        self.after_pulse = None
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._pty = PtyPort()
@@ -227,6 +230,8 @@ class BoardEmulator:
             self._stop.wait(self.pulse_seconds)
             with self._changed:
                 board.pulse(lock, self.door_springs_open)
+                if self.after_pulse is not None:
+                    self.after_pulse(board, lock)
                 self._changed.notify_all()
                 if self.faults.unlock_without_reply:
                     return
