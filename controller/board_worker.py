@@ -119,6 +119,8 @@ class BoardWorker:
             self.controller.event("unlock_unanswered", reservation_id=request.reservation_id,
                                   compartment=request.compartment, detail={"error": str(error)})
         else:
+            if result.replied:
+                self._answered(board)  # the board is back: read it at once, not after back-off
             if result.replied and result.door_closed is True:
                 logger.info("compartment %s still reads closed after its pulse", request.compartment)
         replies = getattr(driver, "unlock_replies", None)
@@ -132,7 +134,8 @@ class BoardWorker:
             by_board.setdefault(board, []).append((number, lock))
         for board, members in sorted(by_board.items()):
             if time.monotonic() < self.retry_at.get(board, 0.0):
-                continue  # offline: asked again only after its back-off
+                self._silent(members)  # offline: asked again only after its back-off
+                continue
             # A reading that differs from what counts is confirmed by a second read at once
             # (rule 3), not a poll later: a door open for less than a poll interval is seen.
             for _ in range(2):
@@ -145,11 +148,9 @@ class BoardWorker:
             state = driver.read_board(board)
         except LinkError as error:
             self.board_failed(board, error)
+            self._silent(members)
             return False
-        if self.failures.get(board, 0) >= OFFLINE_AFTER_FAILURES:
-            self.controller.event("board_online", detail={"board": board})
-        self.failures[board] = 0
-        self.retry_at.pop(board, None)
+        self._answered(board)
         now = self._now()
         unconfirmed = False
         for number, lock in members:
@@ -160,6 +161,20 @@ class BoardWorker:
                 item_present=item, left_open_after=self.settings.door_open_alert))
             unconfirmed = unconfirmed or tracker.unconfirmed
         return unconfirmed
+
+    def _answered(self, board: int) -> None:
+        if self.failures.get(board, 0) >= OFFLINE_AFTER_FAILURES:
+            self.controller.event("board_online", detail={"board": board})
+        self.failures[board] = 0
+        self.retry_at.pop(board, None)
+
+    def _silent(self, members: list[tuple[int, int]]) -> None:
+        """Unlocks on a board that does not answer are reported once their time is up."""
+        now = self._now()
+        for number, _ in members:
+            if number in self.doors:
+                self.record(number, self.doors[number].board_silent(
+                    now, self.settings.unlock_open_timeout))
 
     def board_failed(self, board: int, error: Exception) -> None:
         """Rule 5: report a board that stops answering and ask it again with back-off, so

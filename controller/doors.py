@@ -25,6 +25,7 @@ class PendingUnlock:
     purpose: str  # "pickup", "return", "remote"
     sent_at: float  # wall-clock seconds (survives a restart)
     opened: bool = False
+    silence_reported: bool = False  # the board stopped answering after this unlock
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,18 @@ class DoorTracker:
         self.state = UNLOCKING
         return []
 
+    def board_silent(self, now: float, open_timeout: float) -> list[Observation]:
+        """The board does not answer: an unlock waiting for its door is reported once, when
+        its time to open has run out, as not confirmed (the door may yet read open when the
+        board answers again; then it counts as opened)."""
+        pending = self.pending
+        if pending is None or pending.opened or pending.silence_reported \
+                or now - pending.sent_at <= open_timeout:
+            return []
+        pending.silence_reported = True
+        return [Observation("unlock_unanswered", pending.reservation_id,
+                            {"purpose": pending.purpose, "why": "board not answering"})]
+
     # What the board says ------------------------------------------------------------------------
     def reading(self, closed: bool, now: float, open_timeout: float, *,
                 item_present: bool | None = None, left_open_after: float | None = None) -> list[Observation]:
@@ -97,7 +110,9 @@ class DoorTracker:
         if item_present is not None:
             observations += self._item_reading(item_present, now)
         pending = self.pending
-        if pending and not pending.opened and now - pending.sent_at > open_timeout:
+        # Only a confirmed reading ends the wait: the first reading after the board was
+        # silent may be the door that opened meanwhile.
+        if pending and not pending.opened and agreed and now - pending.sent_at > open_timeout:
             self.pending = None
             self.state = FAULT
             observations.append(Observation("unlock_failed", pending.reservation_id,

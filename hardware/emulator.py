@@ -28,6 +28,7 @@ __all__ = ["BoardEmulator", "EmulatedBoard", "Faults", "Frame", "ScannerEmulator
 @dataclass
 class Faults:
     corrupt_probability: float = 0.0  # flip the bits of one byte of a reply
+    byte_error_rate: float = 0.0  # each byte of a reply garbled with this probability (noise)
     drop_probability: float = 0.0  # carry out the request but send no reply
     reply_delay: float = 0.0  # seconds before each reply
     silent: bool = False  # answer nothing (a cut cable)
@@ -67,6 +68,8 @@ class BoardEmulator:
         self._frames: deque[Frame] = deque(maxlen=history)
         self._all_rx: list[bytes] = []
         self.requests_seen = 0
+        self.replies_dropped = 0  # by the drop fault
+        self.replies_garbled = 0  # by either corruption fault
         # A visitor quicker than any poll: called right after a pulse, before any reply,
         # with (board, lock); it may open, shut, take or put (``board.doors``, ``board.items``).
         self.after_pulse = None
@@ -254,7 +257,10 @@ class BoardEmulator:
 
     def _reply(self, board: EmulatedBoard, reply: bytes) -> None:
         faults = self.faults
-        if faults.silent or self._rng.random() < faults.drop_probability:
+        if faults.silent:
+            return
+        if self._rng.random() < faults.drop_probability:
+            self.replies_dropped += 1
             return
         if faults.reply_delay:
             self._stop.wait(faults.reply_delay)
@@ -263,9 +269,15 @@ class BoardEmulator:
             self._pty.write(extra)
             self._record("tx", extra)
             time.sleep(0.03)  # a separate burst: longer than the quiet time
+        sent = reply
         if self._rng.random() < faults.corrupt_probability:
             position = self._rng.randrange(len(reply))
             reply = reply[:position] + bytes([reply[position] ^ self._rng.randint(1, 255)]) + reply[position + 1:]
+        if faults.byte_error_rate:
+            reply = bytes(b ^ self._rng.randint(1, 255) if self._rng.random() < faults.byte_error_rate
+                          else b for b in reply)
+        if reply != sent:
+            self.replies_garbled += 1
         self._pty.write(reply)
         self._record("tx", reply)
 

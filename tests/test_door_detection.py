@@ -165,3 +165,24 @@ def test_tracker_reads_an_unseen_return_and_ignores_a_flickering_item_sensor():
     # A sensor that flickers for one reading changes nothing.
     assert tracker.reading(True, 2.5, 20, item_present=False) == []
     assert tracker.reading(True, 3.0, 20, item_present=True) == []
+
+
+def test_the_first_reading_after_a_silent_board_does_not_end_the_wait_for_the_door():
+    # Seen in the serial soak: the board came back after a power cut, its first reading
+    # said "open" (the door had sprung open meanwhile); the unlock's time was up, so it was
+    # reported as not opened and the opening a moment later as a forced door.
+    tracker = DoorTracker()
+    for now in (0.0, 0.5):
+        tracker.reading(True, now, 1.0)
+    tracker.unlock_sent(9, "pickup", 1.0)
+    assert [o.kind for o in tracker.board_silent(2.5, 1.0)] == ["unlock_unanswered"]
+    assert tracker.board_silent(3.0, 1.0) == []  # once
+    assert tracker.reading(False, 5.0, 1.0) == []  # unconfirmed: no verdict yet
+    assert tracker.unconfirmed
+    assert [o.kind for o in tracker.reading(False, 5.05, 1.0)] == ["door_opened", "pickup"]
+    # A door that stays shut is reported once two readings agree.
+    tracker = DoorTracker()
+    for now in (0.0, 0.5):
+        tracker.reading(True, now, 1.0)
+    tracker.unlock_sent(9, "pickup", 1.0)
+    assert tracker.reading(True, 5.0, 1.0)[0].kind == "unlock_failed"
