@@ -25,8 +25,11 @@ class Decision:
 
 
 def decide(text: str, *, public_keys: dict, cabinet_id: int | None,
-           lookup: Callable[[int], LocalReservation | None], now: datetime) -> Decision:
-    """A scanned QR code. ``lookup`` gives what this controller knows of a reservation id."""
+           lookup: Callable[[int], LocalReservation | None], now: datetime,
+           taken: Callable[[int, int, datetime], bool] | None = None) -> Decision:
+    """A scanned QR code. ``lookup`` gives what this controller knows of a reservation id;
+    ``taken(compartment, reservation_id, now)`` whether another reservation has the item now
+    (without it, no early pickup)."""
     token = signed_code.extract_token(text)
     if token is None:
         return Decision(False, "not_a_code")
@@ -39,19 +42,21 @@ def decide(text: str, *, public_keys: dict, cabinet_id: int | None,
     if claims.cabinet_id != cabinet_id:
         return Decision(False, "other_cabinet", claims.reservation_id, claims.compartment)
     return judge(claims.reservation_id, claims.compartment, lookup(claims.reservation_id),
-                 claims.valid_from, claims.valid_until, now)
+                 claims.valid_from, claims.valid_until, now, taken)
 
 
-def decide_numeric(local: LocalReservation | None, now: datetime) -> Decision:
+def decide_numeric(local: LocalReservation | None, now: datetime,
+                   taken: Callable[[int, int, datetime], bool] | None = None) -> Decision:
     """A numeric code typed on the keypad, already found in the synced list (or not)."""
     if local is None or not local.valid_from or not local.valid_until or not local.compartment:
         return Decision(False, "unknown_code")
     return judge(local.id, local.compartment, local, _parse(local.valid_from),
-                 _parse(local.valid_until), now)
+                 _parse(local.valid_until), now, taken)
 
 
 def judge(reservation_id: int, compartment: int, local: LocalReservation | None,
-          valid_from: datetime, valid_until: datetime, now: datetime) -> Decision:
+          valid_from: datetime, valid_until: datetime, now: datetime,
+          taken: Callable[[int, int, datetime], bool] | None = None) -> Decision:
     if local and local.compartment:
         compartment = local.compartment  # a synced reassignment overrides the code
     states = {local.server_state, local.local_state} if local else set()
@@ -62,7 +67,11 @@ def judge(reservation_id: int, compartment: int, local: LocalReservation | None,
         # Out with the visitor: the same code opens for the return at any time, late or not.
         return Decision(True, "return", reservation_id, compartment, "return")
     if now < valid_from:
-        return Decision(False, "too_early", reservation_id, compartment)
+        # A little early (the item type's rule, synced): fine when nobody else has the item.
+        early = _parse(local.early_from) if local and local.early_from else None
+        if early is None or now < early or taken is None or taken(compartment, reservation_id, now):
+            return Decision(False, "too_early", reservation_id, compartment)
+        return Decision(True, "early_pickup", reservation_id, compartment, "pickup")
     if now >= valid_until:
         return Decision(False, "expired", reservation_id, compartment)
     return Decision(True, "pickup", reservation_id, compartment, "pickup")

@@ -36,7 +36,7 @@ class Keypad:
                 local = None
             else:
                 local = controller.store.reservation_by_code_hash(hash_numeric_code(digits, salt))
-            decision = decide_numeric(local, now)
+            decision = decide_numeric(local, now, self.controller.store.compartment_taken)
             if local is None:
                 self._wrong(now)
             else:

@@ -130,7 +130,8 @@ class LockerController:
         keys = {kid: signed_code.public_key_from_text(text)
                 for kid, text in self.store.public_keys().items()}
         decision = decide(line, public_keys=keys, cabinet_id=self.store.cabinet_id(),
-                          lookup=self.store.reservation, now=self.clock())
+                          lookup=self.store.reservation, now=self.clock(),
+                          taken=self.store.compartment_taken)
         return self.act_on(decision, source="scan")
 
     def act_on(self, decision: Decision, source: str) -> Decision:

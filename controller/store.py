@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS reservation (
     compartment INTEGER,
     valid_from TEXT,
     valid_until TEXT,
-    code_hash TEXT
+    code_hash TEXT,
+    early_from TEXT
 );
 CREATE INDEX IF NOT EXISTS reservation_code ON reservation(code_hash);
 CREATE TABLE IF NOT EXISTS compartment (
@@ -64,6 +65,7 @@ class LocalReservation:
     compartment: int | None
     valid_from: str | None = None
     valid_until: str | None = None
+    early_from: str | None = None  # a pickup may start here when nobody else has the item
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,10 @@ class OutboxEvent:
                 "compartment": self.compartment, "detail": self.detail}
 
 
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -95,6 +101,9 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(reservation)")}
+        if "early_from" not in columns:  # a database from before early pickups
+            self._db.execute("ALTER TABLE reservation ADD COLUMN early_from TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -191,12 +200,12 @@ class Store:
             for r in document["reservations"]:
                 self._db.execute(
                     "INSERT INTO reservation (id, server_state, compartment, valid_from, valid_until,"
-                    " code_hash) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
-                    " server_state = excluded.server_state, compartment = excluded.compartment,"
+                    " code_hash, early_from) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE"
+                    " SET server_state = excluded.server_state, compartment = excluded.compartment,"
                     " valid_from = excluded.valid_from, valid_until = excluded.valid_until,"
-                    " code_hash = excluded.code_hash",
+                    " code_hash = excluded.code_hash, early_from = excluded.early_from",
                     (r["id"], r["state"], r["compartment"], r["valid_from"], r["valid_until"],
-                     r.get("code_hash")))
+                     r.get("code_hash"), r.get("early_from")))
             self._set("cabinet_id", str(cabinet["id"]))
             self._set("inverted_polarity", "1" if cabinet.get("inverted_polarity") else "0")
             if cabinet.get("board_family"):
@@ -241,16 +250,33 @@ class Store:
     def reservation(self, reservation_id: int) -> LocalReservation | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, server_state, local_state, compartment, valid_from, valid_until"
-                " FROM reservation WHERE id = ?", (reservation_id,)).fetchone()
+                "SELECT id, server_state, local_state, compartment, valid_from, valid_until,"
+                " early_from FROM reservation WHERE id = ?", (reservation_id,)).fetchone()
         return LocalReservation(*row) if row else None
 
     def reservation_by_code_hash(self, code_hash: str) -> LocalReservation | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, server_state, local_state, compartment, valid_from, valid_until"
-                " FROM reservation WHERE code_hash = ? ORDER BY id DESC", (code_hash,)).fetchone()
+                "SELECT id, server_state, local_state, compartment, valid_from, valid_until,"
+                " early_from FROM reservation WHERE code_hash = ? ORDER BY id DESC", (code_hash,)).fetchone()
         return LocalReservation(*row) if row else None
+
+    def compartment_taken(self, compartment: int, reservation_id: int, now: datetime) -> bool:
+        """Whether another reservation has this compartment's item now: out with a visitor,
+        or in its own pickup window. An early pickup is allowed only when it is not."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT server_state, local_state, valid_from, valid_until FROM reservation"
+                " WHERE compartment = ? AND id != ?"
+                " AND coalesce(server_state, '') NOT IN ('returned', 'cancelled', 'no_show')"
+                " AND coalesce(local_state, '') != 'returned'",
+                (compartment, reservation_id)).fetchall()
+        for server_state, local_state, valid_from, valid_until in rows:
+            if {server_state, local_state} & {"picked_up", "overdue"}:
+                return True  # out with a visitor
+            if valid_from and valid_until and _parse(valid_from) <= now < _parse(valid_until):
+                return True  # someone else's pickup window runs
+        return False
 
     def save_status(self, status: dict) -> None:
         with self._lock:

@@ -220,7 +220,7 @@ class ControllerEvent(db.Model):
 
 RULE_DEFAULTS = {"min_loan_minutes": 30, "max_loan_minutes": 8 * 60, "max_days_ahead": 30,
                  "lead_minutes": 0, "max_active_per_person": 2, "chain_gap_minutes": 120,
-                 "pickup_window_minutes": 60}
+                 "pickup_window_minutes": 60, "early_pickup_minutes": 15}
 
 
 class BookingRule(db.Model):
@@ -240,6 +240,9 @@ class BookingRule(db.Model):
     # Loans of one person closer together than this count as one loan (no chains).
     chain_gap_minutes: Mapped[int] = mapped_column(default=120)
     pickup_window_minutes: Mapped[int] = mapped_column(default=60)
+    # A visitor at the cabinet this long before the pickup time gets the item when it is free
+    # (the controller decides: no one else has it out or is due to pick it up now).
+    early_pickup_minutes: Mapped[int] = mapped_column(default=15, server_default="15")
     __table_args__ = (
         UniqueConstraint("site_id", "item_type_id", name="uq_booking_rule_site_type"),
         CheckConstraint("min_loan_minutes > 0 AND max_loan_minutes >= min_loan_minutes AND "

@@ -223,3 +223,35 @@ def test_the_example_config_loads_as_it_is():
     example = Path(__file__).resolve().parent.parent / "config" / "controller.example.toml"
     settings = Settings.load(example, environ={})
     assert settings.board_port == "/dev/ttyUSB0" and settings.poll_interval == 0.5
+
+
+def test_a_little_early_opens_when_nobody_else_has_the_item():
+    from controller.store import Store
+    store = Store(":memory:")
+    early_from = (START - timedelta(minutes=15)).isoformat()
+    store.apply_sync({"cursor": 1, "cabinet": {"id": 1, "compartments": [
+        {"number": 3, "board": 1, "lock": 3}]}, "keys": {}, "reservations": [
+        {"id": 42, "state": "booked", "compartment": 3, "valid_from": START.isoformat(),
+         "valid_until": END.isoformat(), "early_from": early_from}]})
+    mine = store.reservation(42)
+    assert mine.early_from == early_from
+
+    def scan(now):
+        return decide(code(), public_keys={1: KEY.public_key()}, cabinet_id=1,
+                      lookup=store.reservation, now=now, taken=store.compartment_taken)
+    ten_early = START - timedelta(minutes=10)
+    assert (scan(ten_early).opens, scan(ten_early).reason) == (True, "early_pickup")
+    assert scan(ten_early).purpose == "pickup"
+    assert scan(START - timedelta(minutes=16)).reason == "too_early"
+    # Someone else has the item out (or is in their own pickup window): not early.
+    for other in ({"state": "picked_up", "valid_from": (START - timedelta(hours=2)).isoformat(),
+                   "valid_until": (START - timedelta(hours=1)).isoformat()},
+                  {"state": "booked", "valid_from": (START - timedelta(minutes=30)).isoformat(),
+                   "valid_until": (START - timedelta(minutes=1)).isoformat()}):
+        store.apply_sync({"cursor": 2, "cabinet": {"id": 1, "compartments": [
+            {"number": 3, "board": 1, "lock": 3}]}, "keys": {}, "reservations": [
+            {"id": 41, "compartment": 3, **other}]})
+        assert scan(ten_early).reason == "too_early", other
+    # Without what the controller knows (or without the rule synced), no early pickup.
+    assert run(code(), now=ten_early).reason == "too_early"
+    store.close()

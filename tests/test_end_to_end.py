@@ -202,3 +202,37 @@ def test_an_overlong_line_neither_swallows_the_next_scan_nor_goes_unreported(
         wait_until(lambda: db.session.scalar(db.select(ControllerEvent.id).where(
             ControllerEvent.kind == "scan_refused", ControllerEvent.detail.contains("not_readable")))
             or db.session.expire_all(), message="the unreadable line on the server")
+
+
+def test_the_times_the_form_suggests_open_the_door_at_once(app, live_server, emulator, scanner,
+                                                           controller):
+    # Before: the form proposed the next quarter hour and a visitor at the cabinet who took
+    # it was refused as too early, with no word on the locker.
+    import re
+    page = requests.get(f"{live_server}/s/stadtpark/reserve/rollator", timeout=10).text
+    fields = {name: re.search(rf'name="{name}"[^>]*value="([^"]*)"', page).group(1)
+              for name in ("date", "start", "end_date", "end")}
+    response = requests.post(f"{live_server}/s/stadtpark/reserve/rollator",
+                             data={**fields, "name": "Erika"}, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    url = live_server + response.headers["Location"]
+    rid = reservation_id_of(app, url)
+    controller.sync_now()
+    wait_until(lambda: controller.store.reservation(rid), message="reservation synced")
+    scanner.scan(url)
+    wait_until(lambda: state_of(app, rid) == "picked_up", message="the door opened at once")
+    assert _refused_reasons(controller) == []
+
+
+def test_ten_minutes_early_the_door_opens_when_the_item_is_free(app, live_server, emulator,
+                                                               scanner, controller):
+    url = book(live_server, minutes_from_now=10)
+    rid = reservation_id_of(app, url)
+    controller.sync_now()
+    wait_until(lambda: controller.store.reservation(rid) and
+               controller.store.reservation(rid).early_from, message="reservation synced")
+    scanner.scan(url)
+    wait_until(lambda: state_of(app, rid) == "picked_up", message="early pickup")
+    later = book(live_server, minutes_from_now=40)  # more than 15 minutes early: refused
+    scanner.scan(later)
+    wait_until(lambda: _refused_reasons(controller) == ["too_early"], message="too early")

@@ -379,11 +379,13 @@ def test_an_administrator_builds_a_site_from_nothing(app, admin_client):
         kind_id, compartment_id = kind.id, compartment.id
     bad_rule = admin_client.post(f"/staff/admin/rules/{site_id}/{kind_id}", data={
         "min_loan_minutes": "120", "max_loan_minutes": "60", "max_days_ahead": "14", "lead_minutes": "0",
-        "max_active_per_person": "1", "chain_gap_minutes": "60", "pickup_window_minutes": "30"})
+        "max_active_per_person": "1", "chain_gap_minutes": "60", "pickup_window_minutes": "30",
+        "early_pickup_minutes": "15"})
     assert bad_rule.status_code == 422
     admin_client.post(f"/staff/admin/rules/{site_id}/{kind_id}", data={
         "min_loan_minutes": "30", "max_loan_minutes": "180", "max_days_ahead": "14", "lead_minutes": "0",
-        "max_active_per_person": "1", "chain_gap_minutes": "60", "pickup_window_minutes": "30"})
+        "max_active_per_person": "1", "chain_gap_minutes": "60", "pickup_window_minutes": "30",
+        "early_pickup_minutes": "15"})
     admin_client.post("/staff/items/new", data={"label": "Sackkarre 1", "item_type": str(kind_id),
                                                 "compartment": str(compartment_id), "notes": "neu"})
     with app.app_context():

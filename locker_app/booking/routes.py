@@ -58,10 +58,16 @@ def site_index(slug: str):
 
 
 def _suggested_window(site: Site, item_type: ItemType) -> tuple[datetime, datetime]:
+    """Now, when the locker is open (a visitor standing at the cabinet gets the door open at
+    once); else the next quarter hour."""
     rule = rules.rule_for(db.session, site, item_type)
-    local_now = to_local(utcnow())
-    start = (local_now + timedelta(minutes=15 - local_now.minute % 15)).replace(second=0,
-                                                                              microsecond=0)
+    now = utcnow()
+    local_now = to_local(now)
+    if rules.is_open(db.session, site, now):
+        start = local_now.replace(second=0, microsecond=0)
+    else:
+        start = (local_now + timedelta(minutes=15 - local_now.minute % 15)).replace(
+            second=0, microsecond=0)
     length = min(timedelta(hours=2), timedelta(minutes=rule.max_loan_minutes))
     return start, start + length
 

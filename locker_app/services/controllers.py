@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from locker_app.models import (Cabinet, Compartment, Controller, ControllerEvent, RemoteCommand,
                                Reservation, ReservationEvent, ReservationState, utcnow)
-from locker_app.services import numeric_codes, signing
+from locker_app.services import numeric_codes, rules, signing
 from locker_app.services.errors import DomainError
 from locker_app.services.reservations import record_change
 from locker_app.services.timeutil import FIRST_YEAR, LAST_YEAR, aware_utc
@@ -87,6 +87,14 @@ def sync(session: Session, controller: Controller, since: int, limit: int) -> di
     more = len(rows) > limit
     rows = rows[:limit]
     latest: dict[int, Reservation] = {}
+    rules_seen: dict[tuple[int, int], int] = {}
+
+    def early_minutes(reservation: Reservation) -> int:
+        key = (cabinet.site_id, reservation.item.item_type_id)
+        if key not in rules_seen:
+            rules_seen[key] = rules.rule_for(session, cabinet.site, reservation.item.item_type) \
+                .early_pickup_minutes
+        return rules_seen[key]
     for _, reservation in rows:
         latest[reservation.id] = reservation
     cursor = rows[-1][0] if rows else since
@@ -108,6 +116,8 @@ def sync(session: Session, controller: Controller, since: int, limit: int) -> di
             "id": r.id, "state": r.state, "compartment": r.compartment.number,
             "valid_from": _iso(r.start_at), "valid_until": _iso(r.pickup_until),
             "end": _iso(r.end_at),
+            # From when the controller may open early, if nobody else has the item then.
+            "early_from": _iso(r.start_at - timedelta(minutes=early_minutes(r))),
             # Only active reservations carry a code hash: an ended one types in nothing.
             "code_hash": r.numeric_code_hash if r.state in ReservationState.ACTIVE else None,
         } for r in latest.values()],

@@ -52,6 +52,12 @@ def hours_on(session: Session, site: Site, day: date) -> Hours | None:
     return Hours(regular.opens, regular.closes) if regular else None
 
 
+def is_open(session: Session, site: Site, moment_utc: datetime) -> bool:
+    local = to_local(moment_utc)
+    hours = hours_on(session, site, local.date())
+    return hours is not None and hours.opens <= local.time() <= hours.closes
+
+
 def _check_open(session: Session, site: Site, moment_utc: datetime, field: str, what) -> None:
     local = to_local(moment_utc)
     hours = hours_on(session, site, local.date())

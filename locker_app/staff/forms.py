@@ -154,6 +154,9 @@ class RuleForm(FlaskForm):
         InputRequired(REQUIRED), NumberRange(1, 50)])
     chain_gap_minutes = _minutes(_l("Gap between two loans of one person (minutes)"))
     pickup_window_minutes = _minutes(_l("Pickup window (minutes)"))
+    early_pickup_minutes = IntegerField(
+        _l("Pickup allowed this many minutes early, when the item is free"),
+        validators=[InputRequired(REQUIRED), NumberRange(0, 240)])
     submit = SubmitField(_l("Save rules"))
 
 
