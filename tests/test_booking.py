@@ -43,8 +43,11 @@ def test_reserve_leads_to_page_with_qr_and_code(client, app):
     assert "<svg" in page and "Reserviert" in page
     # Shown in Berlin time; the pickup window is an hour.
     assert "10.06.2026 zwischen 10:30 und 11:30 Uhr" in page and "10.06.2026 12:00" in page
-    grouped = re.search(r'<code class="code-text">([^<]+)</code>', page).group(1)
-    assert grouped.replace(" ", "") == token
+    # The numeric code, large; never the long signed token as text (pasted, it was refused).
+    assert re.search(r'class="numeric-code" id="numeric-code">\d{4} \d{4}<', page)
+    assert token[:20] not in page.replace(f"/r/{token}", "")
+    assert "0123 4567890" in page and 'href="tel:01234567890"' in page  # the hotline
+    assert "Bis zu 15 Minuten früher, wenn das Fach frei ist." in page
     with app.app_context():
         reservation = db.session.scalars(db.select(Reservation)).one()
         # Stored in UTC: 10:30 Berlin summer time is 08:30 UTC.
@@ -148,3 +151,36 @@ def test_times_are_shown_in_berlin_across_daylight_saving(client, app):
         reservation = db.session.scalars(db.select(Reservation)).one()
         # After the change Berlin is UTC+1: 04:00 local is 03:00 UTC.
         assert reservation.start_at == datetime(2026, 10, 25, 3, 0)
+
+
+@freeze_time(NOW)
+def test_cancel_asks_first_and_then_offers_to_book_again(client, app):
+    location = reserve(client).headers["Location"]
+    page = client.get(location).get_data(as_text=True)
+    assert f'href="{location}/cancel"' in page and "Sie können bis 10:30 Uhr am 10.06.2026 stornieren" in page
+    confirm = client.get(location + "/cancel").get_data(as_text=True)
+    assert "Reservierung stornieren?" in confirm and "Nein, Reservierung behalten" in confirm
+    with app.app_context():
+        assert db.session.scalars(db.select(Reservation)).one().state == "booked"  # asked only
+    page = client.post(location + "/cancel", follow_redirects=True).get_data(as_text=True)
+    assert "Neu reservieren" in page and 'href="/s/stadtpark/"' in page
+    assert client.get(location + "/cancel").status_code == 302  # nothing left to confirm
+
+
+def test_after_the_pickup_began_the_page_says_whom_to_call(client, app):
+    with freeze_time(NOW):
+        location = reserve(client).headers["Location"]
+    with freeze_time(datetime(2026, 6, 10, 8, 45)):  # 10:45 in Berlin: the window runs
+        page = client.get(location).get_data(as_text=True)
+    assert "hier kann die Reservierung nicht mehr storniert werden" in page
+    assert "rufen Sie uns bitte an" in page and "0123 4567890" in page
+
+
+@freeze_time(NOW)
+def test_the_ticket_prints_without_javascript(client):
+    location = reserve(client).headers["Location"]
+    ticket = client.get(location + "/ticket").get_data(as_text=True)
+    assert "<svg" in ticket and 'class="numeric-code"' in ticket
+    assert "Schrank am Haupteingang" in ticket and "links vom Kiosk" in ticket
+    assert "0123 4567890" in ticket and "10.06.2026 zwischen 10:30 und 11:30 Uhr" in ticket
+    assert "Drucken Sie diese Seite" in ticket

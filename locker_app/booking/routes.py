@@ -123,29 +123,49 @@ def _public_url(reservation) -> str:
 
 
 def _qr_svg(data: str) -> str:
-    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=4)  # 4 modules: the quiet zone
     buffer = io.BytesIO()
     image.save(buffer)
     return buffer.getvalue().decode("utf-8")
 
 
-def group_code(token: str, size: int = 5) -> str:
-    return " ".join(token[i:i + size] for i in range(0, len(token), size))
+def _reservation_page_values(reservation) -> dict:
+    svg = _qr_svg(_public_url(reservation))
+    rule = rules.rule_for(db.session, reservation.compartment.cabinet.site, reservation.item.item_type)
+    # The SVG comes from our own QR generator, not from user input.
+    return dict(qr_svg=Markup(svg[svg.index("<svg"):]),
+                numeric_code=numeric_codes.grouped(reservation.numeric_code),
+                start=to_local(reservation.start_at), end=to_local(reservation.end_at),
+                pickup_until=to_local(reservation.pickup_until),
+                early_minutes=rule.early_pickup_minutes, site=reservation.compartment.cabinet.site)
 
 
 @bp.get("/r/<token>")
 def reservation(token: str):
     reservation = _reservation_or_404(token)
-    svg = _qr_svg(_public_url(reservation))
-    # The SVG comes from our own QR generator, not from user input.
-    svg = svg[svg.index("<svg"):]
     return render_template(
         "booking/reservation.html", reservation=reservation, token=token,
-        qr_svg=Markup(svg), grouped_code=group_code(token),
-        numeric_code=numeric_codes.grouped(reservation.numeric_code),
-        start=to_local(reservation.start_at), end=to_local(reservation.end_at),
-        pickup_until=to_local(reservation.pickup_until),
-        can_cancel=booking.can_cancel(reservation), cancel_form=CancelForm(), locale=_locale())
+        can_cancel=booking.can_cancel(reservation), locale=_locale(),
+        **_reservation_page_values(reservation))
+
+
+@bp.get("/r/<token>/ticket")
+def ticket(token: str):
+    """The ticket to print, its own page: works without JavaScript."""
+    reservation = _reservation_or_404(token)
+    return render_template("booking/ticket.html", r=reservation, token=token, lang=_locale(),
+                           **_reservation_page_values(reservation))
+
+
+@bp.get("/r/<token>/cancel")
+def cancel_confirm(token: str):
+    """Cancelling asks once more, on its own page."""
+    reservation = _reservation_or_404(token)
+    if not booking.can_cancel(reservation):
+        return redirect(url_for("booking.reservation", token=token))
+    return render_template("booking/cancel.html", reservation=reservation, token=token,
+                           cancel_form=CancelForm(), locale=_locale(),
+                           **_reservation_page_values(reservation))
 
 
 @bp.get("/r/<token>/qr.svg")

@@ -6,6 +6,18 @@
     button.hidden = false;
     button.addEventListener("click", function () { window.print(); });
   });
+  // Copy buttons (the numeric code): shown only where the browser can copy.
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    if (!navigator.clipboard) { return; }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var source = document.querySelector(button.getAttribute("data-copy"));
+      var status = button.parentNode.querySelector(".copy-status");
+      navigator.clipboard.writeText(source.textContent.replace(/\s+/g, "")).then(function () {
+        if (status) { status.textContent = button.getAttribute("data-copied"); }
+      });
+    });
+  });
   // An error summary takes the focus, so screen readers and keyboards start there.
   var summary = document.querySelector("[data-focus]");
   if (summary) { summary.focus(); }
