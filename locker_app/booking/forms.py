@@ -31,9 +31,11 @@ class ReservationForm(FlaskForm):
     end = ClockField(_l("Return time"), validators=[InputRequired(_l("Please choose a time."))])
     name = StringField(_l("Your name or a nickname"), validators=[
         InputRequired(_l("Please enter a name or nickname.")),
-        Length(max=80, message=_l("Please use at most %(max)d characters."))])
+        Length(max=80, message=_l("Please use at most %(max)d characters."))],
+        render_kw={"autocomplete": "name"})
     email = EmailField(_l("E-mail address (optional)"), validators=[
-        Optional(), Length(max=254, message=_l("Please use at most %(max)d characters."))])
+        Optional(), Length(max=254, message=_l("Please use at most %(max)d characters."))],
+        render_kw={"autocomplete": "email"})
     submit = SubmitField(_l("Reserve"))
 
 
