@@ -425,7 +425,11 @@ class SerialSoak:
                 self.result.problems.append("no visitor could scan for 30 s (sync stalled)")
                 self._unreadable()
             else:
-                self._valid_scan(ready, cut_controller=n in self.controller_cut_at)
+                # A power cut falls on the first valid scan at or after its planned moment.
+                due = [at for at in self.controller_cut_at if at <= n]
+                if due:
+                    self.controller_cut_at -= set(due)
+                self._valid_scan(ready, cut_controller=bool(due))
         rows = self.outbox.rows(self.outbox.seq)
         if rows:
             self.outbox.seq = rows[-1]["seq"]

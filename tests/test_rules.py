@@ -12,8 +12,10 @@ from locker_app.models import BookingRule, OpeningHours, Reservation, SpecialDay
 
 def errors(response) -> list[str]:
     html = response.get_data(as_text=True)
+    # Errors beside the fields, and the form's own in the error summary (unlinked items).
+    summary = re.search(r'<div class="error-box"[^>]*>(.*?)</div>', html, re.S)
     return re.findall(r'class="error"[^>]*>([^<]*)<', html) + \
-        re.findall(r'<div class="error-box" role="alert"><p>([^<]*)</p>', html)
+        (re.findall(r'<li>([^<]*)</li>', summary.group(1)) if summary else [])
 
 
 def reserve(client, type_code="rollator", **fields):
