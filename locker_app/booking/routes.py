@@ -129,7 +129,8 @@ def _qr_svg(data: str) -> str:
     return buffer.getvalue().decode("utf-8")
 
 
-def _reservation_page_values(reservation) -> dict:
+def reservation_page_values(reservation) -> dict:
+    """What the reservation page, the visitor's ticket and the staff ticket show."""
     svg = _qr_svg(_public_url(reservation))
     rule = rules.rule_for(db.session, reservation.compartment.cabinet.site, reservation.item.item_type)
     # The SVG comes from our own QR generator, not from user input.
@@ -146,7 +147,7 @@ def reservation(token: str):
     return render_template(
         "booking/reservation.html", reservation=reservation, token=token,
         can_cancel=booking.can_cancel(reservation), locale=_locale(),
-        **_reservation_page_values(reservation))
+        **reservation_page_values(reservation))
 
 
 @bp.get("/r/<token>/ticket")
@@ -154,7 +155,7 @@ def ticket(token: str):
     """The ticket to print, its own page: works without JavaScript."""
     reservation = _reservation_or_404(token)
     return render_template("booking/ticket.html", r=reservation, token=token, lang=_locale(),
-                           **_reservation_page_values(reservation))
+                           **reservation_page_values(reservation))
 
 
 @bp.get("/r/<token>/cancel")
@@ -165,7 +166,7 @@ def cancel_confirm(token: str):
         return redirect(url_for("booking.reservation", token=token))
     return render_template("booking/cancel.html", reservation=reservation, token=token,
                            cancel_form=CancelForm(), locale=_locale(),
-                           **_reservation_page_values(reservation))
+                           **reservation_page_values(reservation))
 
 
 @bp.get("/r/<token>/qr.svg")

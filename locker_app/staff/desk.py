@@ -7,18 +7,16 @@ from datetime import date
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _
 from flask_login import current_user, login_user
-from markupsafe import Markup
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
 from locker_app.auth.forms import PasswordForm
-from locker_app.booking.routes import _qr_svg
+from locker_app.booking.routes import reservation_page_values
 from locker_app.extensions import db
 from locker_app.models import ControllerEvent, ItemType, Reservation, ReservationState, Site, utcnow
 from locker_app.services import alerts as alert_service
 from locker_app.services import numeric_codes, staff_accounts, staff_desk
 from locker_app.services.errors import DomainError
-from locker_app.services.mail import reservation_url
 from locker_app.services.timeutil import local_to_utc, to_local
 from locker_app.staff import bp
 from locker_app.staff.common import audit, get_or_404, show_error, who
@@ -139,11 +137,7 @@ def mark_returned(reservation_id: int):
 def ticket(reservation_id: int):
     """A ticket to print for a caller who comes to the office: QR and numeric code."""
     r = get_or_404(Reservation, reservation_id)
-    svg = _qr_svg(reservation_url(r, request.url_root))
-    return render_template("staff/ticket.html", r=r, qr_svg=Markup(svg[svg.index("<svg"):]),
-                           numeric_code=numeric_codes.grouped(r.numeric_code),
-                           start=to_local(r.start_at), end=to_local(r.end_at),
-                           pickup_until=to_local(r.pickup_until))
+    return render_template("staff/ticket.html", r=r, **reservation_page_values(r))
 
 
 @bp.route("/book", methods=["GET", "POST"])
