@@ -36,7 +36,6 @@ from pathlib import Path
 from hardware.emulator import BoardEmulator, EmulatedBoard, Faults, ScannerEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "soak-controller-token-0123456789"
 OUTCOME_WAIT = 10.0  # seconds for the controller to record what a scan did
 
 
@@ -179,38 +178,24 @@ class SerialSoak:
 
     # Set-up ----------------------------------------------------------------------------------
     def _start_site(self):
-        import secrets
-
-        from flask_migrate import upgrade
-        from werkzeug.serving import make_server
-
-        from locker_app import create_app
-        from locker_app.config import Config
-        from locker_app.demo_data import seed
+        from bench.scan_to_unlock import start_site
         from locker_app.extensions import db
         from locker_app.models import Cabinet
-        app = create_app(Config, {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{self.folder / 'site.sqlite'}",
-                                  "SIGNING_KEY_DIR": str(self.folder / "keys"),
-                                  "SECRET_KEY": secrets.token_hex(32)})
-        with app.app_context():
-            upgrade()
-            seed(db.session, TOKEN)
-            if self.family == "B":
+        app, server, self.token = start_site(self.folder)
+        if self.family == "B":
+            with app.app_context():
                 cabinet = db.session.get(Cabinet, 1)
                 cabinet.board_family = "B"
                 for compartment in cabinet.compartments:
                     compartment.board_address, compartment.lock_number = 0, compartment.number
                 db.session.commit()
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        import threading
-        threading.Thread(target=server.serve_forever, name="soak-site", daemon=True).start()
         return app, server
 
     def _config(self, server_url: str) -> Path:
         config = self.folder / "controller.toml"
         config.write_text(
             "[controller]\n"
-            f'server_url = "{server_url}"\ntoken = "{TOKEN}"\n'
+            f'server_url = "{server_url}"\ntoken = "{self.token}"\n'
             f'database = "{self.folder / "controller.sqlite"}"\n'
             f'board_port = "{self.board.port}"\nboard_family = "{self.family}"\n'
             f'scanner_port = "{self.scanner.port}"\n'
@@ -278,13 +263,13 @@ class SerialSoak:
             result.controller_cuts += 1
             self._start_controller()
         rid = visitor.reservation_id
-        outcome = outbox.wait(lambda e: e["reservation_id"] == rid
-                              and e["kind"] in ("unlock_sent", "scan_refused"), after=start)
+        what_it_did = lambda e: e["reservation_id"] == rid and e["kind"] in (  # noqa: E731
+            "unlock_sent", "scan_refused")
+        outcome = outbox.wait(what_it_did, after=start)
         if outcome is None and cut_controller:
             result.lost_in_controller_cut += 1
             self.scanner.scan(visitor.code)  # nothing happened: the visitor scans again
-            outcome = outbox.wait(lambda e: e["reservation_id"] == rid
-                                  and e["kind"] in ("unlock_sent", "scan_refused"), after=start)
+            outcome = outbox.wait(what_it_did, after=start)
         if outcome is None:
             result.without_outcome += 1
             result.problems.append(f"no outcome for a scan of reservation {rid}")
