@@ -147,6 +147,24 @@ def controller(make_controller):
     return make_controller()
 
 
+def cabinet_on_family_b(app) -> None:
+    """The demo cabinet on one KR-CU16 (board 0, compartment n on lock n)."""
+    from locker_app.models import Cabinet
+    with app.app_context():
+        cabinet = db.session.get(Cabinet, 1)
+        for compartment in cabinet.compartments:
+            compartment.board_address, compartment.lock_number = 0, compartment.number
+        cabinet.board_family = "B"
+        db.session.commit()
+
+
+def wait_door_seen_shut(controller, compartment: int) -> None:
+    """Until the controller's debounced reading of the door is "shut"."""
+    doors = controller.board.doors
+    wait_until(lambda: compartment in doors and doors[compartment].closed is True,
+               message=f"the controller has seen door {compartment} shut")
+
+
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, message: str = ""):
     """Poll ``predicate`` until it is true or the deadline passes (then fail)."""
     deadline = time.monotonic() + timeout

@@ -11,7 +11,7 @@ from hardware.emulator import BoardEmulator, EmulatedBoard, ScannerEmulator
 from locker_app.extensions import db
 from locker_app.models import Cabinet, ControllerEvent, RemoteCommand, Reservation
 from locker_app.services.commands import describe, request_open
-from tests.conftest import wait_until
+from tests.conftest import wait_door_seen_shut, wait_until
 from tests.test_end_to_end import book, kinds_seen, reservation_id_of, state_of
 
 
@@ -125,12 +125,8 @@ def bus_b():
 def test_with_item_sensors_a_return_needs_the_item_inside(app, live_server, bus_b, scanner,
                                                          tmp_path):
     from controller.service import LockerController
-    from tests.conftest import controller_settings
-    with app.app_context():
-        for compartment in db.session.get(Cabinet, 1).compartments:
-            compartment.board_address, compartment.lock_number = 0, compartment.number
-        db.session.get(Cabinet, 1).board_family = "B"
-        db.session.commit()
+    from tests.conftest import cabinet_on_family_b, controller_settings
+    cabinet_on_family_b(app)
     settings = controller_settings(tmp_path, live_server, bus_b, scanner, board_family="B")
     controller = LockerController(settings).start()
     try:
@@ -160,8 +156,7 @@ def test_with_item_sensors_a_return_needs_the_item_inside(app, live_server, bus_
 
 def test_door_left_open_and_forced_are_alerts(app, emulator, make_controller):
     controller = make_controller(door_open_alert=0.3)
-    wait_until(lambda: 4 in controller.board.doors and controller.board.doors[4].closed is True,
-               message="the controller has seen the door shut")
+    wait_door_seen_shut(controller, 4)
     emulator.force_door(4)
     wait_until(lambda: "door_forced" in kinds_seen(controller))
     wait_until(lambda: "door_left_open" in kinds_seen(controller))

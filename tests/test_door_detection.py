@@ -10,8 +10,9 @@ import pytest
 from controller.doors import CLOSED_AFTER_PICKUP, DoorTracker
 from hardware.emulator import BoardEmulator, EmulatedBoard, Faults
 from locker_app.extensions import db
-from locker_app.models import Cabinet, ControllerEvent
-from tests.conftest import controller_settings, wait_until
+from locker_app.models import ControllerEvent
+from tests.conftest import (cabinet_on_family_b, controller_settings, wait_door_seen_shut,
+                            wait_until)
 from tests.test_end_to_end import book, kinds_seen, reservation_id_of, state_of
 
 
@@ -22,14 +23,6 @@ def quiet_bus_b():
     with BoardEmulator([EmulatedBoard(0, 16)], family="B", pulse_seconds=0.01,
                        faults=faults) as emulator:
         yield emulator
-
-
-def cabinet_on_family_b(app):
-    with app.app_context():
-        for compartment in db.session.get(Cabinet, 1).compartments:
-            compartment.board_address, compartment.lock_number = 0, compartment.number
-        db.session.get(Cabinet, 1).board_family = "B"
-        db.session.commit()
 
 
 def start_controller(tmp_path, live_server, emulator, scanner, **overrides):
@@ -114,8 +107,7 @@ def test_a_board_that_never_answers_unlocks_is_remembered_after_a_restart(
     quiet_bus_b.take_item(1)
     second = start_controller(tmp_path, live_server, quiet_bus_b, scanner, response_timeout=2.0)
     try:
-        wait_until(lambda: 1 in second.board.doors and second.board.doors[1].closed is True,
-                   message="the door read shut")
+        wait_door_seen_shut(second, 1)
         seen = len(quiet_bus_b.received())
         scanner.scan(url)  # the return
 
@@ -137,8 +129,7 @@ def test_a_change_is_confirmed_by_a_second_read_at_once(app, emulator, make_cont
     # Polls 3 s apart: before, a door counted as opened only at the second poll that saw
     # it open, 3 s later, and a door open for less than that was never seen.
     controller = make_controller(poll_interval=3.0)
-    wait_until(lambda: 4 in controller.board.doors and controller.board.doors[4].closed is True,
-               message="the door read shut")
+    wait_door_seen_shut(controller, 4)
     polls = emulator.requests_seen
     wait_until(lambda: emulator.requests_seen > polls, timeout=5, message="a poll")
     forced_at = time.monotonic()
