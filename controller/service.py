@@ -17,6 +17,7 @@ import serial
 import signed_code
 from controller.board_worker import BoardWorker, UnlockRequest
 from controller.decide import Decision, decide
+from controller.display import Display
 from controller.keypad import Keypad
 from controller.scanner import LineAssembler
 from controller.settings import Settings
@@ -40,6 +41,7 @@ class LockerController:
         self.board = BoardWorker(self)
         self.uplink = Uplink(self)
         self.keypad = Keypad(self)
+        self.display = Display(self)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.server_reachable = threading.Event()
@@ -56,6 +58,10 @@ class LockerController:
                  ("uplink", self.uplink.run), ("remote-commands", self.uplink.run_commands)]
         if self.settings.keypad_port:
             loops.append(("keypad-reader", self._keypad_loop))
+        if self.settings.display_port:
+            loops.append(("display-writer", self.display.run_serial))
+        if self.settings.display_http:
+            self.display.start_page()
         for name, target in loops:
             thread = threading.Thread(target=self._guarded(target), name=name, daemon=True)
             thread.start()
@@ -73,6 +79,8 @@ class LockerController:
             # The long poll may hang in its request for a while: it only reads, and it
             # looks at the stop flag before acting, so it is not waited for.
             thread.join(0.2 if thread.name == "remote-commands" else timeout)
+        if self.display.page is not None:
+            self.display.page.stop()
         self.client.close()
         self.store.close()
         logger.info("controller stopped")
@@ -98,6 +106,7 @@ class LockerController:
         logger.info("event %s compartment=%s reservation=%s %s", kind, compartment, reservation_id,
                     json.dumps(detail, sort_keys=True) if detail else "")
         self.uplink.wake()
+        self.display.observe(kind, reservation_id, compartment, detail or {})
 
     def heartbeat(self) -> None:
         """Called by the board worker after each poll: the systemd watchdog every few
@@ -212,7 +221,9 @@ class LockerController:
 
     def unreadable(self, source: str, why: str) -> None:
         """A line nobody could read reaches the server like any refused scan, at most
-        ``UNREADABLE_PER_MINUTE`` a minute (a babbling scanner must not fill the outbox)."""
+        ``UNREADABLE_PER_MINUTE`` a minute (a babbling scanner must not fill the outbox).
+        The visitor is told every time."""
+        self.display.show("not_readable", tone="no")
         now = time.monotonic()
         self._unreadable_times = [t for t in self._unreadable_times if now - t < 60]
         if len(self._unreadable_times) >= UNREADABLE_PER_MINUTE:

@@ -37,6 +37,14 @@ class Settings:
     keypad_baudrate: int = 9600
     keypad_max_attempts: int = 3  # wrong codes in a row before the keypad locks
     keypad_lock_seconds: float = 30.0  # first lock; it doubles with every further lock
+    # What the visitor reads and hears at the cabinet (docs/DISPLAY_PROTOCOL.md).
+    display_port: str = ""  # a character display with a buzzer on a serial line; empty: none
+    display_baudrate: int = 9600
+    display_columns: int = 20
+    display_rows: int = 4
+    display_charset: str = "utf-8"  # or "ascii": umlauts written ae, oe, ue, ss
+    display_http: str = ""  # host:port of the page for the cabinet's screen; empty: none
+    display_seconds: float = 8.0  # a message stays this long, then the idle text again
     # Alerts for staff.
     door_open_alert: float = 180.0  # a door open longer than this
     server_unreachable_alert: float = 600.0  # the server unreachable longer than this

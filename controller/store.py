@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS reservation (
     valid_from TEXT,
     valid_until TEXT,
     code_hash TEXT,
-    early_from TEXT
+    early_from TEXT,
+    locale TEXT
 );
 CREATE INDEX IF NOT EXISTS reservation_code ON reservation(code_hash);
 CREATE TABLE IF NOT EXISTS compartment (
@@ -66,6 +67,7 @@ class LocalReservation:
     valid_from: str | None = None
     valid_until: str | None = None
     early_from: str | None = None  # a pickup may start here when nobody else has the item
+    locale: str | None = None  # the language the visitor booked in: the display speaks it too
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,9 @@ class Store:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(reservation)")}
-        if "early_from" not in columns:  # a database from before early pickups
-            self._db.execute("ALTER TABLE reservation ADD COLUMN early_from TEXT")
+        for column in ("early_from", "locale"):  # a database from before these columns
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE reservation ADD COLUMN {column} TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -200,16 +203,21 @@ class Store:
             for r in document["reservations"]:
                 self._db.execute(
                     "INSERT INTO reservation (id, server_state, compartment, valid_from, valid_until,"
-                    " code_hash, early_from) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE"
+                    " code_hash, early_from, locale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(id) DO UPDATE"
                     " SET server_state = excluded.server_state, compartment = excluded.compartment,"
                     " valid_from = excluded.valid_from, valid_until = excluded.valid_until,"
-                    " code_hash = excluded.code_hash, early_from = excluded.early_from",
+                    " code_hash = excluded.code_hash, early_from = excluded.early_from,"
+                    " locale = excluded.locale",
                     (r["id"], r["state"], r["compartment"], r["valid_from"], r["valid_until"],
-                     r.get("code_hash"), r.get("early_from")))
+                     r.get("code_hash"), r.get("early_from"), r.get("locale")))
             self._set("cabinet_id", str(cabinet["id"]))
             self._set("inverted_polarity", "1" if cabinet.get("inverted_polarity") else "0")
             if cabinet.get("board_family"):
                 self._set("board_family", str(cabinet["board_family"]))
+            for name in ("hotline", "timezone"):  # for what the display says
+                if cabinet.get(name) is not None:
+                    self._set(name, str(cabinet[name]))
             if document.get("code_salt"):
                 self._set("code_salt", document["code_salt"])
             self._set("sync_cursor", str(document["cursor"]))
@@ -251,14 +259,14 @@ class Store:
         with self._lock:
             row = self._db.execute(
                 "SELECT id, server_state, local_state, compartment, valid_from, valid_until,"
-                " early_from FROM reservation WHERE id = ?", (reservation_id,)).fetchone()
+                " early_from, locale FROM reservation WHERE id = ?", (reservation_id,)).fetchone()
         return LocalReservation(*row) if row else None
 
     def reservation_by_code_hash(self, code_hash: str) -> LocalReservation | None:
         with self._lock:
             row = self._db.execute(
                 "SELECT id, server_state, local_state, compartment, valid_from, valid_until,"
-                " early_from FROM reservation WHERE code_hash = ? ORDER BY id DESC", (code_hash,)).fetchone()
+                " early_from, locale FROM reservation WHERE code_hash = ? ORDER BY id DESC", (code_hash,)).fetchone()
         return LocalReservation(*row) if row else None
 
     def compartment_taken(self, compartment: int, reservation_id: int, now: datetime) -> bool:

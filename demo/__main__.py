@@ -1,7 +1,7 @@
 """``python -m demo`` (what ``./run-demo`` starts).
 
 Prepares an SQLite database through the migrations, demo data and a signing key under
-``instance/demo``, starts the emulated locker (board and scanner on ptys, with its page),
+``instance/demo``, starts the emulated locker (board, scanner, keypad and display on ptys, with its page),
 the web site under gunicorn and the controller, each as it would run in production, and
 stops all of it on Ctrl-C.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from hardware.emulator import BoardEmulator, EmulatedBoard, ScannerEmulator
+from hardware.emulator import BoardEmulator, DisplayEmulator, EmulatedBoard, ScannerEmulator
 from hardware.emulator_web import EmulatorPage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,8 @@ def _demo_admin(session, data_dir: Path) -> None:
         session.commit()
 
 
-def write_controller_config(path: Path, *, server: str, token: str, board: str, scanner: str) -> None:
+def write_controller_config(path: Path, *, server: str, token: str, board: str, scanner: str,
+                            keypad: str = "", display: str = "", screen: str = "") -> None:
     path.write_text(
         "[controller]\n"
         f'server_url = "{server}"\n'
@@ -94,6 +95,9 @@ def write_controller_config(path: Path, *, server: str, token: str, board: str, 
         'database = "controller.sqlite"\n'
         f'board_port = "{board}"\n'
         f'scanner_port = "{scanner}"\n'
+        f'keypad_port = "{keypad}"\n'
+        f'display_port = "{display}"\n'
+        f'display_http = "{screen}"\n'
         "sync_interval = 2.0\n"
         "command_wait = 3.0\n")
 
@@ -144,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                         datefmt="%H:%M:%S")
     logger.setLevel(logging.INFO)
     locker_port = args.locker_port or args.port + 1
-    for port in (args.port, locker_port):
+    screen_port = locker_port + 1  # the controller's page for the cabinet's screen
+    for port in (args.port, locker_port, screen_port):
         if not port_free(port):
             print(f"Port {port} on 127.0.0.1 is in use. Choose others, e.g. "
                   f"./run-demo --port {args.port + 10}", file=sys.stderr)
@@ -165,10 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     token = prepare_database(data_dir, env)
 
     board = BoardEmulator([EmulatedBoard(1, channels=8)], pulse_seconds=args.pulse).start()
-    scanner = ScannerEmulator()
-    page = EmulatorPage(board, scanner, port=locker_port).start()
+    scanner, keypad, display = ScannerEmulator(), ScannerEmulator(), DisplayEmulator()
+    screen = f"127.0.0.1:{screen_port}"
+    page = EmulatorPage(board, scanner, port=locker_port, display=display, keypad=keypad,
+                        screen_url=f"http://{screen}/").start()
     config = data_dir / "controller.toml"
-    write_controller_config(config, server=site, token=token, board=board.port, scanner=scanner.port)
+    write_controller_config(config, server=site, token=token, board=board.port, scanner=scanner.port,
+                            keypad=keypad.port, display=display.port, screen=screen)
 
     # The web site's graceful stop outlasts the controller's long poll (3 s here).
     child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "LOCKER_GRACEFUL_TIMEOUT": "5"}
@@ -204,10 +212,12 @@ def main(argv: list[str] | None = None) -> int:
 
     Booking site:     {site}
     Staff pages:      {site}/staff/   (user "{DEMO_ADMIN}", password "{(data_dir / 'staff-password').read_text().strip()}")
-    Emulated locker:  {page.url}   (scan a code, close doors, see the frames)
+    Emulated locker:  {page.url}   (display, scanner, keypad, doors, the frames)
+    Cabinet screen:   http://{screen}/   (the controller's page for the cabinet's screen)
 
-  Reserve on the booking site, copy the link under the QR code (or the code text) into
-  the emulated locker's scanner field, and watch the door open. Press Ctrl-C to stop.
+  Reserve on the booking site, type the 8-digit number into the emulated locker's keypad
+  (or paste the reservation page's address into its scanner field), read the display and
+  watch the door open. Press Ctrl-C to stop.
 """, flush=True)
         while not stopping.wait(0.5):
             for name, child in children.items():
@@ -229,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                 child.kill()
         page.stop()
         board.stop()
-        scanner.close()
+        for port in (scanner, keypad, display):
+            port.close()
     print("Stopped.", flush=True)
     return exit_code
 

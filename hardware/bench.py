@@ -14,7 +14,7 @@ import time
 import serial
 
 from hardware.drivers import LinkError, REGISTRY, Timing, default_baudrate, make_driver
-from hardware.emulator import BoardEmulator, EmulatedBoard, Faults
+from hardware.emulator import BoardEmulator, EmulatedBoard, faults_from_args
 from hardware.soak import run_soak
 
 
@@ -98,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         emulator = BoardEmulator(
             [EmulatedBoard(a, channels, inverted_polarity=args.inverted) for a in addresses],
             family=args.family, pulse_seconds=args.pulse, seed=args.seed,
-            faults=Faults(args.corrupt, args.drop, args.delay,
-                          unsolicited_probability=args.unsolicited)).start()
+            faults=faults_from_args(args)).start()
         port_name = emulator.port
         print(f"emulated family {args.family} bus on {port_name}")
     else:

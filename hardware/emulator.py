@@ -1,4 +1,5 @@
-"""Emulated lock boards of family A or B on a pseudo-terminal, and an emulated QR scanner.
+"""Emulated lock boards of family A or B on a pseudo-terminal, an emulated QR scanner and
+an emulated character display.
 
 The controller opens ``BoardEmulator.port`` with pyserial exactly as it would open
 ``/dev/ttyUSB0``. Visitors' actions (open, close, force a door, put an item in) and faults
@@ -22,7 +23,7 @@ from hardware.pty_port import PtyPort
 logger = logging.getLogger(__name__)
 wire_log = logging.getLogger("hardware.wire.emulator")
 
-__all__ = ["BoardEmulator", "EmulatedBoard", "Faults", "Frame", "ScannerEmulator"]
+__all__ = ["BoardEmulator", "DisplayEmulator", "EmulatedBoard", "Faults", "Frame", "ScannerEmulator"]
 
 
 @dataclass
@@ -34,6 +35,16 @@ class Faults:
     silent: bool = False  # answer nothing (a cut cable)
     unlock_without_reply: bool = False  # disputed variant: pulse, but say nothing
     unsolicited_probability: float = 0.0  # an unasked frame before a reply
+
+
+def faults_from_args(args) -> Faults:
+    """The faults asked for on a command line (``--corrupt``, ``--drop``, ``--delay``, ...);
+    by name, as the fields are not in the order of the options."""
+    return Faults(corrupt_probability=getattr(args, "corrupt", 0.0),
+                  drop_probability=getattr(args, "drop", 0.0),
+                  reply_delay=getattr(args, "delay", 0.0), silent=getattr(args, "silent", False),
+                  unlock_without_reply=getattr(args, "unlock_without_reply", False),
+                  unsolicited_probability=getattr(args, "unsolicited", 0.0))
 
 
 @dataclass(frozen=True)
@@ -303,6 +314,73 @@ class ScannerEmulator:
         self._pty.write(data)
 
     def close(self) -> None:
+        self._pty.close()
+
+
+class DisplayEmulator:
+    """A character display with a buzzer, as the controller's ``display_port`` sees it
+    (docs/DISPLAY_PROTOCOL.md): it takes CLEAR, ROW n text and TONE YES|NO lines and keeps
+    what a visitor would see and hear. Nothing is ever sent back."""
+
+    def __init__(self, rows: int = 4, columns: int = 20) -> None:
+        self._pty = PtyPort()
+        self.rows_count, self.columns = rows, columns
+        self.rows = [""] * rows
+        self.tones: list[str] = []
+        self.frames = 0  # CLEARs seen: one per message
+        self.messages: list[str] = []  # the text of every message shown, its rows joined
+        self.changed = threading.Condition()
+        self._buffer = bytearray()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="display-emulator", daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> str:
+        return self._pty.path
+
+    def text(self) -> str:
+        with self.changed:
+            return "\n".join(row for row in self.rows if row)
+
+    def wait_for(self, predicate, timeout: float = 5.0) -> bool:
+        """Until ``predicate(self)`` holds (checked after every line), or the timeout."""
+        with self.changed:
+            return self.changed.wait_for(lambda: predicate(self), timeout)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._pty.master_fd], [], [], 0.05)
+            if not ready:
+                continue
+            self._buffer += self._pty.read_available()
+            while b"\n" in self._buffer:
+                raw, _, rest = bytes(self._buffer).partition(b"\n")
+                self._buffer = bytearray(rest)
+                self._line(raw.rstrip(b"\r").decode("utf-8", "replace"))
+
+    def _line(self, line: str) -> None:
+        command, _, rest = line.partition(" ")
+        with self.changed:
+            if command == "CLEAR":
+                self.rows = [""] * self.rows_count
+                self.frames += 1
+                self.messages.append("")
+            elif command == "ROW":
+                number, _, text = rest.partition(" ")
+                if number.isdigit() and 1 <= int(number) <= self.rows_count:
+                    self.rows[int(number) - 1] = text[:self.columns]
+                    if self.messages:
+                        self.messages[-1] = " ".join(filter(None, (self.messages[-1], text)))
+            elif command == "TONE" and rest in ("YES", "NO"):
+                self.tones.append(rest.lower())
+            else:
+                logger.warning("display emulator: line not understood: %r", line)
+            self.changed.notify_all()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
         self._pty.close()
 
 

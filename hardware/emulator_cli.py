@@ -8,7 +8,8 @@ import signal
 import sys
 import threading
 
-from hardware.emulator import BoardEmulator, EmulatedBoard, Faults, ScannerEmulator
+from hardware.emulator import (BoardEmulator, DisplayEmulator, EmulatedBoard, ScannerEmulator,
+                               faults_from_args)
 from hardware.emulator_web import EmulatorPage
 
 HELP = ("commands: scan <code> | close|open|force|put|take|stick|unstick|bounce <lock> [board] | "
@@ -90,16 +91,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         parser.error("--boards takes numbers separated by commas")
     channels = args.channels or (8 if args.family == "A" else 16)
-    faults = Faults(args.corrupt, args.drop, args.delay, args.silent, args.unlock_without_reply,
-                    args.unsolicited)
+    faults = faults_from_args(args)
     board = BoardEmulator([EmulatedBoard(a, channels, inverted_polarity=args.inverted)
                            for a in addresses], family=args.family, pulse_seconds=args.pulse,
                           door_springs_open=not args.no_spring, faults=faults,
                           seed=args.seed).start()
-    scanner = ScannerEmulator()
-    page = EmulatorPage(board, scanner, port=args.web_port).start() if args.web_port else None
+    scanner, keypad, display = ScannerEmulator(), ScannerEmulator(), DisplayEmulator()
+    page = EmulatorPage(board, scanner, port=args.web_port, display=display,
+                        keypad=keypad).start() if args.web_port else None
     print(f"board bus port: {board.port}  (family {args.family}, {board.baudrate} baud)")
     print(f"scanner port:   {scanner.port}")
+    print(f"keypad port:    {keypad.port}")
+    print(f"display port:   {display.port}")
     if page:
         print(f"locker page:    {page.url}")
     print(HELP, flush=True)
@@ -119,5 +122,6 @@ def main(argv: list[str] | None = None) -> int:
         if page:
             page.stop()
         board.stop()
-        scanner.close()
+        for port in (scanner, keypad, display):
+            port.close()
     return 0

@@ -1,5 +1,6 @@
-"""A small web page for the emulated locker: doors, the last frames on the wire in hex,
-and a field that feeds a code into the emulated scanner as a real scanner would."""
+"""A small web page for the emulated locker, in German: the cabinet's display and its tones,
+fields that feed a code into the emulated scanner and keypad as real ones would, the doors,
+and the last frames on the wire in hex."""
 from __future__ import annotations
 
 import json
@@ -9,41 +10,61 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
-from hardware.emulator import BoardEmulator, ScannerEmulator
+from hardware.emulator import BoardEmulator, DisplayEmulator, ScannerEmulator
 
 logger = logging.getLogger(__name__)
 MAX_BODY = 8192
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="de"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Emulated locker</title>
+<title>Emulierter Schrank</title>
 <style>
- body { font: 1.1rem/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 52rem; padding: 1rem; }
- .doors { display: grid; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); gap: .6rem; }
- .door { border: 3px solid #2e7d32; border-radius: .4rem; padding: .5rem; }
- .door.open { border-color: #c62828; background: #fdecea; }
+ body { font: 1.1rem/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 60rem; padding: 1rem;
+        color: #0b0c0c; background: #fff; }
+ .front { display: grid; grid-template-columns: minmax(15rem, 22rem) 1fr; gap: 1rem; align-items: start; }
+ @media (max-width: 40rem) { .front { grid-template-columns: 1fr; } }
+ .lcd { background: #12301a; color: #d8ffd0; font: 1.15rem/1.5 ui-monospace, monospace; padding: .7rem;
+        border-radius: .4rem; min-height: 6.5rem; white-space: pre-wrap; overflow-wrap: anywhere; }
+ .doors { display: grid; grid-template-columns: repeat(auto-fill, minmax(9.5rem, 1fr)); gap: .6rem; }
+ .door { border: 3px solid #1d6b30; border-radius: .4rem; padding: .5rem; }
+ .door.open { border-color: #b3261e; background: #fdecea; }
  .door b { font-size: 1.3rem; }
- button { font-size: 1rem; min-height: 2.6rem; margin-top: .3rem; }
- input[type=text] { width: 100%; font-size: 1rem; min-height: 2.6rem; box-sizing: border-box; }
+ button { font-size: 1rem; min-height: 2.75rem; min-width: 2.75rem; margin-top: .3rem; }
+ input[type=text] { width: 100%; font-size: 1rem; min-height: 2.75rem; box-sizing: border-box; }
  pre { background: #f4f4f4; padding: .5rem; overflow-x: auto; font-size: .9rem; }
- :focus { outline: 3px solid #f5a623; outline-offset: 2px; }
+ a { color: #1d4ed8; }
+ :focus-visible { outline: 3px solid #0b0c0c; box-shadow: 0 0 0 6px #ffdd00; outline-offset: 0; }
 </style></head><body>
-<h1>Emulated locker</h1>
-<p>Board family A, bus port <code id="port"></code>. This page stands in for the cabinet in the park.</p>
-<h2>Scanner</h2>
-<form id="scan">
- <label for="code">Code or reservation link (what the QR holds)</label>
- <input type="text" id="code" name="code" autocomplete="off" required>
- <button type="submit">Scan</button> <span id="scan-status" role="status"></span>
-</form>
-<h2>Doors</h2>
-<div class="doors" id="doors" aria-live="polite"></div>
-<h2>Last frames on the board line</h2>
-<p><code>&gt;&gt;&gt;</code> from the controller, <code>&lt;&lt;&lt;</code> the board's reply.
-The controller also asks for the state of all locks twice a second; the last such poll:</p>
-<pre id="poll"></pre>
-<pre id="frames"></pre>
+<h1>Emulierter Schrank</h1>
+<p>Diese Seite steht für den Schrank im Park: Anzeige, Scanner, Tastenfeld und Fächer.
+Platinenfamilie A, Bus-Anschluss <code id="port"></code>.<span id="screen-link"></span></p>
+<div class="front">
+<section aria-labelledby="display-heading">
+ <h2 id="display-heading">Anzeige am Schrank</h2>
+ <div class="lcd" id="display" role="status" aria-live="polite">(keine Anzeige angeschlossen)</div>
+ <p id="tone">Ton: noch keiner</p>
+ <form id="scan">
+  <label for="code">Scanner: Inhalt des QR-Codes (die Adresse der Reservierungsseite)</label>
+  <input type="text" id="code" name="code" autocomplete="off" required>
+  <button type="submit">Scannen</button> <span id="scan-status" role="status"></span>
+ </form>
+ <form id="keys">
+  <label for="digits">Tastenfeld: 8-stellige Nummer</label>
+  <input type="text" id="digits" name="digits" inputmode="numeric" autocomplete="off" required>
+  <button type="submit">Bestätigen</button> <span id="keys-status" role="status"></span>
+ </form>
+</section>
+<section aria-labelledby="doors-heading">
+ <h2 id="doors-heading">Fächer</h2>
+ <div class="doors" id="doors"></div>
+</section>
+</div>
+<h2>Letzte Rahmen auf der Platinenleitung</h2>
+<p><code>&gt;&gt;&gt;</code> vom Steuerrechner, <code>&lt;&lt;&lt;</code> die Antwort der Platine.
+Der Steuerrechner fragt außerdem zweimal pro Sekunde alle Schlösser ab; die letzte Abfrage:</p>
+<pre id="poll" tabindex="0" aria-label="Letzte Abfrage"></pre>
+<pre id="frames" tabindex="0" aria-label="Letzte Rahmen"></pre>
 <script>
 async function post(path, body) {
   const r = await fetch(path, {method: "POST", body: new URLSearchParams(body)});
@@ -56,38 +77,55 @@ function button(label, board, lock, action, kind) {
   b.onclick = () => post(`/door`, {board, lock, action}).then(refresh);
   return b;
 }
+const TONES = {yes: "Ja-Ton (zwei helle Töne)", no: "Nein-Ton (ein tiefer Ton)"};
+let shownText = null;
 async function refresh() {
   const s = await (await fetch("/state.json")).json();
   document.getElementById("port").textContent = s.port;
+  document.getElementById("keys").hidden = !s.keypad;
+  if (s.screen_url && !document.querySelector("#screen-link a")) {
+    document.getElementById("screen-link").innerHTML =
+      ` <a href="${s.screen_url}">Bildschirm des Schranks</a> (die Seite des Steuerrechners).`;
+  }
+  if (s.display) {
+    const text = s.display.rows.filter(r => r).join("\\n");
+    if (text !== shownText) { document.getElementById("display").textContent = text; shownText = text; }
+    document.getElementById("tone").textContent = s.display.tones.length ?
+      `Ton: ${TONES[s.display.tones[s.display.tones.length - 1]]}, ${s.display.tones.length} bisher` : "Ton: noch keiner";
+  }
   const doors = document.getElementById("doors");
   const focused = document.activeElement && document.activeElement.dataset.key;
   doors.replaceChildren(...s.doors.map(d => {
     const div = document.createElement("div");
     div.className = "door" + (d.closed ? "" : " open");
-    div.innerHTML = `<b>Compartment ${d.lock}</b><br>board ${d.board}, lock ${d.lock}<br>` +
-      `door <strong>${d.closed ? "closed" : "OPEN"}</strong><br>item ${d.item ? "inside" : "taken out"}<br>`;
-    div.appendChild(button(d.closed ? "Force open" : "Close door", d.board, d.lock, d.closed ? "open" : "close", "door"));
+    div.innerHTML = `<b>Fach ${d.lock}</b><br>Platine ${d.board}, Schloss ${d.lock}<br>` +
+      `Tür <strong>${d.closed ? "zu" : "OFFEN"}</strong><br>${d.item ? "Gegenstand drin" : "Fach leer"}<br>`;
+    div.appendChild(button(d.closed ? "Aufbrechen" : "Tür schließen", d.board, d.lock, d.closed ? "open" : "close", "door"));
     div.appendChild(document.createTextNode(" "));
-    div.appendChild(button(d.item ? "Take item" : "Put item in", d.board, d.lock, d.item ? "take" : "put", "item"));
+    div.appendChild(button(d.item ? "Herausnehmen" : "Hineinstellen", d.board, d.lock, d.item ? "take" : "put", "item"));
     return div;
   }));
   if (focused) { const again = doors.querySelector(`[data-key="${focused}"]`); if (again) again.focus(); }
-  document.getElementById("frames").textContent = s.frames.join("\\n") || "(no other frames yet)";
-  document.getElementById("poll").textContent = s.last_poll.join("\\n") || "(none yet)";
+  document.getElementById("frames").textContent = s.frames.join("\\n") || "(noch keine anderen Rahmen)";
+  document.getElementById("poll").textContent = s.last_poll.join("\\n") || "(noch keine)";
 }
-document.getElementById("scan").onsubmit = async (e) => {
-  e.preventDefault();
-  const field = document.getElementById("code");
-  const r = await post("/scan", {code: field.value});
-  document.getElementById("scan-status").textContent = r.message;
-  field.value = "";
-  refresh();
-};
-refresh(); setInterval(refresh, 700);
+for (const [form, field, path, status] of [["scan", "code", "/scan", "scan-status"], ["keys", "digits", "/keys", "keys-status"]]) {
+  document.getElementById(form).onsubmit = async (e) => {
+    e.preventDefault();
+    const input = document.getElementById(field);
+    const r = await post(path, {code: input.value});
+    document.getElementById(status).textContent = r.message;
+    input.value = "";
+    refresh();
+  };
+}
+refresh(); setInterval(refresh, 500);
 </script></body></html>"""
 
 
-def make_handler(board: BoardEmulator, scanner: ScannerEmulator | None):
+def make_handler(board: BoardEmulator, scanner: ScannerEmulator | None,
+                 display: DisplayEmulator | None = None, keypad: ScannerEmulator | None = None,
+                 screen_url: str | None = None):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format, *args):  # noqa: A002 (the base class's name)
             logger.debug("emulator page: " + format, *args)
@@ -116,25 +154,37 @@ def make_handler(board: BoardEmulator, scanner: ScannerEmulator | None):
                          for f, poll in zip(frames, is_poll) if not poll][-30:]
                 polls = [f"{'>>>' if f.direction == 'rx' else '<<<'} {f.hex()}"
                          for f, poll in zip(frames, is_poll) if poll][-2:]
+                shown_display = None
+                if display is not None:
+                    with display.changed:
+                        shown_display = {"rows": list(display.rows), "tones": list(display.tones)}
                 self._json(200, {"port": board.port, "doors": doors, "frames": shown[::-1],
-                                 "last_poll": polls})
+                                 "last_poll": polls, "display": shown_display,
+                                 "screen_url": screen_url, "keypad": keypad is not None})
             else:
-                self._json(404, {"message": "no such page"})
+                self._json(404, {"message": "Diese Seite gibt es nicht."})
 
         def do_POST(self):  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
-                self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "too much data"})
+                self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "Zu viele Daten."})
                 return
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
             try:
                 if self.path == "/scan" and scanner is not None:
                     code = form.get("code", "").strip()
                     if not code:
-                        self._json(400, {"message": "Enter a code first."})
+                        self._json(400, {"message": "Bitte zuerst einen Code eingeben."})
                         return
                     scanner.scan(code)
-                    self._json(200, {"message": "Scanned."})
+                    self._json(200, {"message": "Gescannt. Die Anzeige sagt, was geschieht."})
+                elif self.path == "/keys" and keypad is not None:
+                    digits = "".join(ch for ch in form.get("code", "") if ch.isdigit())
+                    if not digits:
+                        self._json(400, {"message": "Bitte die Ziffern eingeben."})
+                        return
+                    keypad.scan(digits)  # the digits, then the confirm key (CR)
+                    self._json(200, {"message": "Eingegeben. Die Anzeige sagt, was geschieht."})
                 elif self.path == "/door":
                     board_no, lock = int(form.get("board", 0)), int(form.get("lock", 0))
                     actions = {"close": board.close_door, "open": board.open_door,
@@ -142,16 +192,18 @@ def make_handler(board: BoardEmulator, scanner: ScannerEmulator | None):
                     actions[form.get("action", "")](lock, board_no)
                     self._json(200, {"message": "ok"})
                 else:
-                    self._json(404, {"message": "no such action"})
+                    self._json(404, {"message": "Diese Aktion gibt es nicht."})
             except (KeyError, ValueError) as error:
-                self._json(400, {"message": f"not possible: {error}"})
+                self._json(400, {"message": f"Nicht möglich: {error}"})
     return Handler
 
 
 class EmulatorPage:
     def __init__(self, board: BoardEmulator, scanner: ScannerEmulator | None,
-                 host: str = "127.0.0.1", port: int = 5001) -> None:
-        self.server = ThreadingHTTPServer((host, port), make_handler(board, scanner))
+                 host: str = "127.0.0.1", port: int = 5001, *, display: DisplayEmulator | None = None,
+                 keypad: ScannerEmulator | None = None, screen_url: str | None = None) -> None:
+        self.server = ThreadingHTTPServer((host, port), make_handler(board, scanner, display,
+                                                                     keypad, screen_url))
         self.server.daemon_threads = True
         self.url = f"http://{host}:{self.server.server_port}"
         self._thread = threading.Thread(target=self.server.serve_forever, name="emulator-page",

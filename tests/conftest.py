@@ -230,3 +230,15 @@ def browser():
 
 def no_sideways_scrolling(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+ARTEFACTS = Path(os.environ.get("LOCKER_ARTEFACTS", Path(__file__).resolve().parent.parent / "test-results"))
+
+
+def screenshot(page, name: str) -> Path:
+    """A full-page screenshot kept as a test artefact (``test-results/`` or
+    ``$LOCKER_ARTEFACTS``), so a person can look at what the browser tests saw."""
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTEFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

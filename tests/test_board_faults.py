@@ -170,3 +170,16 @@ def test_family_b_board_that_does_not_answer_unlocks(bus_b):
     assert driver.read_board(0).doors[1] is False and driver.read_board(0).doors[2] is False
     assert driver.stats.timeouts == 1
     assert emulator.pulses()[0] == [1, 2]
+
+
+def test_the_command_lines_fault_options_reach_the_right_faults():
+    """--drop was passed on as the byte error rate (Faults' fields are not in the options'
+    order); the emulator CLI and the bench now name them."""
+    import argparse
+
+    from hardware.emulator import faults_from_args
+    faults = faults_from_args(argparse.Namespace(corrupt=0.1, drop=0.2, delay=0.3, silent=False,
+                                                 unlock_without_reply=True, unsolicited=0.4))
+    assert (faults.corrupt_probability, faults.drop_probability, faults.reply_delay,
+            faults.unlock_without_reply, faults.unsolicited_probability) == (0.1, 0.2, 0.3, True, 0.4)
+    assert faults.byte_error_rate == 0.0

@@ -105,16 +105,18 @@ def test_emulated_locker_page_works_with_the_keyboard(browser):
     try:
         page = context.new_page()
         page.goto(page_server.url)
-        page.get_by_role("button", name="Force open").first.wait_for()
-        page.get_by_role("button", name="Force open").first.focus()
+        page.get_by_role("button", name="Aufbrechen").first.wait_for()
+        page.get_by_role("button", name="Aufbrechen").first.focus()
         page.keyboard.press("Enter")
-        page.get_by_role("button", name="Close door").first.wait_for()
+        page.get_by_role("button", name="Tür schließen").first.wait_for()
         assert board.door_closed(1) is False
         # Focus stays on the same door's button after the page refreshes itself.
         assert page.evaluate("document.activeElement.dataset.key") == "1-1-door"
-        page.get_by_label("Code or reservation link (what the QR holds)").fill("hello")
+        page.get_by_label("Scanner: Inhalt des QR-Codes (die Adresse der Reservierungsseite)").fill("hello")
         page.keyboard.press("Enter")
-        page.get_by_text("Scanned.").wait_for()
+        page.get_by_text("Gescannt.").wait_for()
+        assert page.locator("html").get_attribute("lang") == "de"
+        assert not page.locator("#keys").is_visible()  # no keypad on this one
         assert no_sideways_scrolling(page)
     finally:
         context.close()

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -107,6 +108,9 @@ def sync(session: Session, controller: Controller, since: int, limit: int) -> di
             "id": cabinet.id,
             "board_family": cabinet.board_family,
             "inverted_polarity": cabinet.inverted_polarity,
+            # What the cabinet's display tells visitors: whom to call, in which time zone.
+            "hotline": cabinet.site.hotline or "",
+            "timezone": current_app.config["TIMEZONE"],
             "compartments": [{"number": c.number, "board": c.board_address,
                               "lock": c.lock_number} for c in cabinet.compartments],
         },
@@ -120,6 +124,7 @@ def sync(session: Session, controller: Controller, since: int, limit: int) -> di
             "early_from": _iso(r.start_at - timedelta(minutes=early_minutes(r))),
             # Only active reservations carry a code hash: an ended one types in nothing.
             "code_hash": r.numeric_code_hash if r.state in ReservationState.ACTIVE else None,
+            "locale": r.locale,
         } for r in latest.values()],
     }
 

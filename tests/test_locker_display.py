@@ -1,0 +1,191 @@
+"""What the visitor reads and hears at the cabinet: the controller's character display
+(through a real pty, read by the display emulator) and the page for the cabinet's screen."""
+import io
+import textwrap
+import wave
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+
+from controller.display import Display, display_rows, tone_wav
+from controller.display_text import LANGUAGES, REFUSAL_MESSAGES, TEXTS, Message, common_params
+from hardware.emulator import DisplayEmulator
+from locker_app.extensions import db
+from locker_app.models import Reservation
+from locker_app.services.timeutil import to_local
+from tests.conftest import wait_until
+from tests.test_end_to_end import book, reservation_id_of
+
+SAMPLE = {"compartment": 12, "time": "09:00", **common_params("040 123 456 78", True)}
+
+
+@pytest.mark.parametrize("key", sorted(TEXTS))
+def test_every_message_has_both_languages_and_its_title_fits_two_display_rows(key):
+    for language in LANGUAGES:
+        title, hint = Message(key, params=SAMPLE).text(language)
+        assert title and hint
+        assert len(textwrap.wrap(title, 20)) <= 2, (language, title)
+
+
+def test_every_refusal_has_a_message():
+    assert set(REFUSAL_MESSAGES.values()) <= set(TEXTS)
+
+
+def test_german_only_fills_the_rows_with_the_hint_and_english_gets_its_own_rows():
+    german = display_rows(Message("cancelled"), 20, 4, SAMPLE)
+    assert german == ["Diese Reservierung", "ist storniert", "Bitte reservieren", "Sie neu."]
+    both = display_rows(Message("too_early", "en", params={"time": "09:00"}), 20, 4, SAMPLE)
+    assert both == ["Zu früh: Abholung ab", "09:00 Uhr", "Too early: pickup", "from 09:00"]
+
+
+def test_the_tones_are_short_valid_wave_files_and_differ():
+    yes, no = tone_wav("yes"), tone_wav("no")
+    for data in (yes, no):
+        with wave.open(io.BytesIO(data)) as sound:
+            assert sound.getframerate() == 8000
+            assert 0.2 < sound.getnframes() / 8000 < 0.6
+    assert yes != no
+
+
+# Through the controller -----------------------------------------------------------------------
+
+@pytest.fixture
+def screen():
+    display = DisplayEmulator()
+    yield display
+    display.close()
+
+
+def shows(screen, words: str, timeout: float = 6.0) -> bool:
+    return screen.wait_for(lambda d: words in " ".join(r for r in d.rows if r), timeout)
+
+
+def book_in(server: str, language: str, minutes_from_now: int = -1) -> str:
+    start = to_local(datetime.now(timezone.utc) + timedelta(minutes=minutes_from_now))
+    end = start + timedelta(hours=1)
+    response = requests.post(f"{server}/s/stadtpark/reserve/bollerwagen", data={
+        "date": start.strftime("%Y-%m-%d"), "start": start.strftime("%H:%M"),
+        "end_date": end.strftime("%Y-%m-%d"), "end": end.strftime("%H:%M"), "name": "Erika"},
+        headers={"Accept-Language": language}, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    return server + response.headers["Location"]
+
+
+def synced(controller, rid):
+    controller.sync_now()
+    wait_until(lambda: controller.store.reservation(rid), message="reservation synced")
+
+
+def test_the_display_says_what_happens_from_scan_to_closed_door(app, live_server, emulator,
+                                                                 scanner, screen, make_controller):
+    controller = make_controller(display_port=screen.port)
+    assert shows(screen, "Bitte Code scannen"), screen.rows
+    url = book(live_server, "bollerwagen")
+    synced(controller, reservation_id_of(app, url))
+    scanner.scan(url)
+    assert shows(screen, "Fach 5 öffnet sich"), screen.rows
+    assert screen.tones == ["yes"]
+    assert emulator.wait_for(lambda e: not e.door_closed(5), timeout=5)
+    assert shows(screen, "Bitte Tür schließen"), screen.rows
+    emulator.close_door(5)
+    assert shows(screen, "Danke! Viel Freude"), screen.rows
+
+
+def test_refusals_are_told_in_words_with_the_low_tone(app, live_server, emulator, scanner, screen,
+                                                      make_controller):
+    controller = make_controller(display_port=screen.port)
+    early = book(live_server, "bollerwagen", minutes_from_now=120)
+    rid = reservation_id_of(app, early)
+    synced(controller, rid)
+    with app.app_context():
+        start = to_local(db.session.get(Reservation, rid).start_at.replace(tzinfo=timezone.utc))
+    scanner.scan(early)
+    assert shows(screen, f"Zu früh: Abholung ab {start:%H:%M} Uhr"), screen.rows
+    assert screen.tones == ["no"]
+
+    requests.post(early + "/cancel", data={}, timeout=10)  # CSRF is off in the test app
+    wait_until(lambda: (controller.sync_now(), controller.store.reservation(rid).server_state)[1]
+               == "cancelled", message="cancellation synced")
+    scanner.scan(early.replace("http://", "HTTP://"))  # another line: not debounced
+    assert shows(screen, "Diese Reservierung ist storniert"), screen.rows
+
+    scanner.scan("https://example.org/not-ours")
+    assert shows(screen, "Code nicht lesbar, bitte noch einmal"), screen.rows
+    assert screen.tones == ["no", "no", "no"]
+    assert emulator.unlocks_received() == []
+
+
+def test_a_reservation_made_in_english_is_told_in_german_and_english(app, live_server, emulator,
+                                                                       scanner, screen, make_controller):
+    controller = make_controller(display_port=screen.port)
+    url = book_in(live_server, "en")
+    rid = reservation_id_of(app, url)
+    with app.app_context():
+        assert db.session.get(Reservation, rid).locale == "en"
+    synced(controller, rid)
+    assert controller.store.reservation(rid).locale == "en"
+    scanner.scan(url)
+    assert screen.wait_for(lambda d: d.rows[:2] == ["Fach 5 öffnet sich", "Compartment 5 is"], 6), \
+        screen.rows
+
+
+def test_the_message_returns_to_the_idle_text_after_its_time(app, live_server, emulator, scanner,
+                                                              screen, make_controller):
+    make_controller(display_port=screen.port, display_seconds=0.3)
+    scanner.scan("nonsense")
+    assert shows(screen, "Code nicht lesbar")
+    assert shows(screen, "Bitte Code scannen")
+
+
+def test_an_ascii_display_gets_umlauts_spelled_out(app, live_server, emulator, scanner, screen,
+                                                   make_controller):
+    make_controller(display_port=screen.port, display_charset="ascii")
+    scanner.scan("nonsense")
+    assert shows(screen, "Halten Sie den Code"), screen.rows
+    assert all(row.isascii() for row in screen.rows)
+    scanner.scan("https://example.org/x")
+    assert shows(screen, "Code nicht lesbar")
+
+
+def test_the_screen_page_updates_without_javascript_and_plays_each_tone_once(
+        app, live_server, emulator, scanner, make_controller):
+    controller = make_controller(display_http="127.0.0.1:0")
+    page_url = controller.display.page.url
+    first = requests.get(page_url + "/", timeout=5).text
+    assert 'lang="de"' in first and "Bitte Code scannen" in first
+    assert '<meta http-equiv="refresh" content="1; url=/?seen=' in first
+    assert "<script" not in first and "<audio" not in first
+    seen = first.split("?seen=")[1].split('"')[0]
+
+    scanner.scan("not a code")
+    wait_until(lambda: "Code nicht lesbar" in requests.get(page_url + "/", timeout=5).text)
+    fresh = requests.get(f"{page_url}/?seen={seen}", timeout=5).text
+    assert '<audio src="/tone/no.wav" autoplay>' in fresh
+    now_seen = fresh.split("?seen=")[1].split('"')[0]
+    again = requests.get(f"{page_url}/?seen={now_seen}", timeout=5).text
+    assert "<audio" not in again  # the same message: no second tone
+    tone = requests.get(page_url + "/tone/no.wav", timeout=5)
+    assert tone.headers["Content-Type"] == "audio/wav" and tone.content == tone_wav("no")
+    assert requests.get(page_url + "/nothing", timeout=5).status_code == 404
+
+
+def test_an_english_reservation_on_the_screen_page_is_marked_english(tmp_path):
+    class Fake:
+        class settings:
+            display_seconds, keypad_port = 8.0, ""
+
+        class store:
+            @staticmethod
+            def setting(name, default=None):
+                return {"hotline": "040 123"}.get(name, default)
+
+    display = Display(Fake)
+    display.show("door_failed", locale="en", tone="no", compartment=3)
+    from controller.display import DisplayPage
+    page = DisplayPage(display, "127.0.0.1", 0)
+    html = page.render(None)
+    page.server.server_close()
+    assert "<h1>Fach 3 öffnet nicht</h1>" in html
+    assert '<div class="other" lang="en"><h2>Compartment 3 did not open</h2>' in html
+    assert "Please call us: 040 123." in html
