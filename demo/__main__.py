@@ -165,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         "LOCKER_SECRET_KEY": _secret(data_dir),
         # The demo runs on plain HTTP on this machine: the session cookie must travel there.
         "LOCKER_COOKIE_SECURE": "0",
+        # Example operator details for the Impressum and the privacy page, marked as such.
+        "LOCKER_OPERATOR_NAME": "Stadt Musterstadt (Beispiel), Fachbereich Grün",
+        "LOCKER_OPERATOR_ADDRESS": "Rathausplatz 1; 12345 Musterstadt",
+        "LOCKER_OPERATOR_REPRESENTATIVE": "Bürgermeisterin Erika Muster (Beispiel)",
+        "LOCKER_OPERATOR_EMAIL": "stadtpark@example.org",
+        "LOCKER_OPERATOR_PHONE": "0123 4567890",
+        "LOCKER_PRIVACY_OFFICER": "Datenschutzbeauftragte der Stadt (Beispiel), datenschutz@example.org",
     }
     logger.info("preparing the database in %s", data_dir)
     token = prepare_database(data_dir, env)

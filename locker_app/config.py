@@ -49,6 +49,7 @@ class Config:
     LIMIT_BOOKING_PER_PERSON = _env("LIMIT_BOOKING_PER_PERSON", "5 per hour;10 per day")
     LIMIT_LOGIN_PER_ADDRESS = _env("LIMIT_LOGIN_PER_ADDRESS", "30 per 15 minutes")
     LIMIT_CANCEL_PER_ADDRESS = _env("LIMIT_CANCEL_PER_ADDRESS", "30 per hour")
+    LIMIT_REPORTS_PER_ADDRESS = _env("LIMIT_REPORTS_PER_ADDRESS", "10 per hour")
     # Active reservations one client address may hold (many people may share one).
     ADDRESS_MAX_ACTIVE = int(_env("ADDRESS_MAX_ACTIVE", "10"))
     # A controller event timed further ahead of the server's clock is an anomaly.
@@ -80,6 +81,21 @@ class Config:
     PICKUP_REMINDER_MINUTES = int(_env("PICKUP_REMINDER_MINUTES", "60"))
     # Name and e-mail address are erased this many days after a reservation ends.
     ERASE_AFTER_DAYS = int(_env("ERASE_AFTER_DAYS", "30"))
+    # Who runs the service, for the Impressum, the privacy and the accessibility pages.
+    # Empty ones show as "not filled in" on those pages; the demo fills in example values.
+    OPERATOR_NAME = _env("OPERATOR_NAME", "")
+    OPERATOR_ADDRESS = _env("OPERATOR_ADDRESS", "")  # lines separated by ";"
+    OPERATOR_REPRESENTATIVE = _env("OPERATOR_REPRESENTATIVE", "")
+    OPERATOR_EMAIL = _env("OPERATOR_EMAIL", "")
+    OPERATOR_PHONE = _env("OPERATOR_PHONE", "")
+    PRIVACY_OFFICER = _env("PRIVACY_OFFICER", "")  # the data protection officer's contact
+    SUPERVISORY_AUTHORITY = _env(
+        "SUPERVISORY_AUTHORITY", "Unabhängiges Landeszentrum für Datenschutz Schleswig-Holstein "
+        "(ULD), Holstenstraße 98, 24103 Kiel, https://www.datenschutzzentrum.de")
+    ACCESSIBILITY_ENFORCEMENT = _env(
+        "ACCESSIBILITY_ENFORCEMENT", "Beschwerdestelle für barrierefreie Informationstechnik "
+        "bei der Landesbeauftragten für Menschen mit Behinderung Schleswig-Holstein, "
+        "Karolinenweg 1, 24105 Kiel")
 
 
 class TestConfig(Config):

@@ -64,6 +64,8 @@ def booking_limits(view):
 
 login_limit = limiter.limit(_config("LIMIT_LOGIN_PER_ADDRESS"), methods=["POST"], scope="login")
 cancel_limit = limiter.limit(_config("LIMIT_CANCEL_PER_ADDRESS"), methods=["POST"], scope="cancel")
+# What visitors send to staff: feedback and defect reports.
+report_limit = limiter.limit(_config("LIMIT_REPORTS_PER_ADDRESS"), methods=["POST"], scope="reports")
 
 
 def register_limits(app: Flask) -> None:

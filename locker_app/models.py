@@ -374,3 +374,23 @@ class AuditEntry(db.Model):
     action: Mapped[str] = mapped_column(String(60))
     target: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class VisitorReport(db.Model):
+    """What a visitor tells staff: a defect found on an item (from the reservation page or
+    the cabinet's keypad), or feedback on the site's accessibility and anything else."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "defect" or "feedback"
+    reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservation.id"), index=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id"))
+    page: Mapped[str | None] = mapped_column(String(200))  # what the feedback is about
+    message: Mapped[str] = mapped_column(Text)
+    # How to answer (a name, an address or a number), erased with the other personal data.
+    contact: Mapped[str | None] = mapped_column(String(254))
+    handled_at: Mapped[datetime | None]
+    handled_by: Mapped[str | None] = mapped_column(String(120))
+    item: Mapped[Item | None] = relationship()
+    reservation: Mapped[Reservation | None] = relationship()
+    __table_args__ = (CheckConstraint("kind IN ('defect', 'feedback')", name="report_kind"),)

@@ -16,7 +16,7 @@ from flask import Flask
 
 from locker_app.extensions import db
 from locker_app.models import utcnow
-from locker_app.services import alerts, lifecycle, mail
+from locker_app.services import alerts, lifecycle, mail, reports
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ JOBS = {
     "send_mails": lambda app: mail.send_due_mails(db.session, mail.mailer_from_config(app.config),
                                                   utcnow()),
     "erase_personal_data": lambda app: lifecycle.erase_personal_data(
+        db.session, utcnow(), app.config["ERASE_AFTER_DAYS"]) + reports.erase_contacts(
         db.session, utcnow(), app.config["ERASE_AFTER_DAYS"]),
     "silent_cabinets": lambda app: alerts.raise_silent_cabinets(
         db.session, utcnow(), timedelta(minutes=app.config["CABINET_SILENT_MINUTES"])),

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, StringField, SubmitField, TimeField
+from wtforms import DateField, EmailField, StringField, SubmitField, TextAreaField, TimeField
 from wtforms.validators import InputRequired, Length, Optional
 
 
@@ -41,3 +41,23 @@ class ReservationForm(FlaskForm):
 
 class CancelForm(FlaskForm):
     submit = SubmitField(_l("Cancel reservation"))
+
+
+class DefectForm(FlaskForm):
+    message = TextAreaField(_l("What is wrong with it?"), validators=[
+        InputRequired(_l("Please describe it in a few words.")),
+        Length(max=2000, message=_l("Please use at most %(max)d characters."))],
+        description=_l("For example: the brakes pull to the left."))
+    submit = SubmitField(_l("Report the defect"))
+
+
+class FeedbackForm(FlaskForm):
+    message = TextAreaField(_l("Your message"), validators=[
+        InputRequired(_l("Please write a few words.")),
+        Length(max=2000, message=_l("Please use at most %(max)d characters."))],
+        description=_l("Which page or step was hard to use, and what happened?"))
+    contact = StringField(_l("How can we answer you? (optional)"), validators=[
+        Optional(), Length(max=254, message=_l("Please use at most %(max)d characters."))],
+        description=_l("An e-mail address or a phone number. It is deleted after 30 days."),
+        render_kw={"autocomplete": "email"})
+    submit = SubmitField(_l("Send"))

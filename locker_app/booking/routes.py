@@ -19,7 +19,7 @@ from locker_app.models import ItemType, Site, utcnow
 from locker_app.limits import booking_limits, cancel_limit, client_key
 from locker_app.security import safe_next
 from locker_app.services import reservations as booking
-from locker_app.services import numeric_codes, rules
+from locker_app.services import numeric_codes, reports, rules
 from locker_app.services.errors import DomainError, NotFound
 from locker_app.services.mail import reservation_url
 from locker_app.services.timeutil import local_to_utc, to_local
@@ -147,6 +147,7 @@ def reservation(token: str):
     return render_template(
         "booking/reservation.html", reservation=reservation, token=token,
         can_cancel=booking.can_cancel(reservation), locale=_locale(),
+        can_report=reports.can_report_defect(reservation),
         **reservation_page_values(reservation))
 
 

@@ -15,7 +15,7 @@ from locker_app.booking.routes import reservation_page_values
 from locker_app.extensions import db
 from locker_app.models import ControllerEvent, ItemType, Reservation, ReservationState, Site, utcnow
 from locker_app.services import alerts as alert_service
-from locker_app.services import numeric_codes, staff_accounts, staff_desk
+from locker_app.services import numeric_codes, reports, staff_accounts, staff_desk
 from locker_app.services.errors import DomainError
 from locker_app.services.timeutil import local_to_utc, to_local
 from locker_app.staff import bp
@@ -29,7 +29,7 @@ def today():
     days = staff_desk.today_by_cabinet(db.session)
     open_alerts = len(alert_service.inbox(db.session))
     return render_template("staff/today.html", days=days, open_alerts=open_alerts,
-                           to_local=to_local)
+                           open_reports=reports.count_open(db.session), to_local=to_local)
 
 
 def _parse_day(text: str | None) -> date | None:

@@ -185,3 +185,7 @@ class ResetPasswordForm(FlaskForm):
 class ControllerForm(FlaskForm):
     name = StringField(_l("Name of the controller"), validators=[required(), Length(max=120)])
     submit = SubmitField(_l("Add controller"))
+
+
+class HandledForm(FlaskForm):
+    submit = SubmitField(_l("Done"))

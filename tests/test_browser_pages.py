@@ -1,0 +1,99 @@
+"""In Debian's Chromium on a 360 px phone: the pages a town must have, the feedback form
+without JavaScript, a defect report by keyboard; axe (WCAG 2.2 AA) on each."""
+import pytest
+
+from tests.axe import violations
+from tests.conftest import no_sideways_scrolling, screenshot
+from tests.test_end_to_end import book, reservation_id_of
+from tests.test_visitor_reports import picked_up
+
+PAGES = ["/impressum", "/datenschutz", "/barrierefreiheit", "/leichte-sprache"]
+
+
+@pytest.fixture
+def no_script_phone(browser):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="de-DE",
+                                  java_script_enabled=False)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_the_footer_pages_pass_axe_in_both_languages(browser, live_server, language):
+    context = browser.new_context(viewport={"width": 360, "height": 740},
+                                  locale="de-DE" if language == "de" else "en-GB")
+    try:
+        page = context.new_page()
+        page.goto(live_server)
+        for path in PAGES:
+            page.get_by_role("contentinfo").get_by_role("link", name={
+                "/impressum": "Impressum",
+                "/datenschutz": "Datenschutz" if language == "de" else "Privacy",
+                "/barrierefreiheit": "Barrierefreiheit" if language == "de" else "Accessibility",
+                "/leichte-sprache": "Leichte Sprache"}[path], exact=True).focus()
+            page.keyboard.press("Enter")
+            page.wait_for_url(f"**{path}")
+            assert violations(page) == [], path
+            assert no_sideways_scrolling(page), path
+            screenshot(page, f"page{path.replace('/', '-')}-{language}")
+    finally:
+        context.close()
+
+
+def test_feedback_without_javascript_by_keyboard(no_script_phone, live_server, app):
+    page = no_script_phone
+    page.goto(f"{live_server}/barrierefreiheit")
+    page.get_by_role("button", name="Senden").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # empty: the error summary, the title says so
+    assert page.title().startswith("Fehler:")
+    assert page.locator(".error-box a[href='#message']").is_visible()
+    page.get_by_label("Ihre Nachricht").focus()
+    page.keyboard.type("Der Knopf Reservieren ist mit 200 % Schrift abgeschnitten.")
+    page.keyboard.press("Tab")
+    page.keyboard.type("0171 5550000")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/barrierefreiheit?sent=1*")
+    assert "Ihre Nachricht ist beim Personal des Parks angekommen" in page.content()
+    screenshot(page, "feedback-sent")  # axe needs script: the same states are checked below
+
+
+def test_the_feedback_states_pass_axe(phone_page, live_server):
+    page = phone_page
+    page.goto(f"{live_server}/barrierefreiheit")
+    page.get_by_role("button", name="Senden").click()
+    page.wait_for_selector(".error-box")
+    assert page.evaluate("document.activeElement.classList.contains('error-box')")
+    assert violations(page) == []
+    page.get_by_label("Ihre Nachricht").fill("Gut lesbar, danke.")
+    page.get_by_role("button", name="Senden").click()
+    page.wait_for_url("**/barrierefreiheit?sent=1*")
+    assert violations(page) == []
+
+
+def test_report_a_defect_by_keyboard(phone_page, live_server, app):
+    page = phone_page
+    url = book(live_server, "rollator")
+    picked_up(app, reservation_id_of(app, url))
+    page.goto(url)
+    page.get_by_role("link", name="Defekt melden").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/defect")
+    assert violations(page) == []
+    page.get_by_label("Was ist daran kaputt?").focus()
+    page.keyboard.type("Die Bremsen ziehen nach links.")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url(url)
+    assert "Das Personal prüft den Gegenstand" in page.content()
+    assert violations(page) == []
+    screenshot(page, "defect-reported")
+
+
+@pytest.fixture
+def phone_page(browser):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="de-DE",
+                                  has_touch=True, is_mobile=True)
+    yield context.new_page()
+    context.close()
