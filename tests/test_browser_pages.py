@@ -97,3 +97,49 @@ def phone_page(browser):
                                   has_touch=True, is_mobile=True)
     yield context.new_page()
     context.close()
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_find_the_reservation_again_by_number_and_name(browser, live_server, app, language):
+    from tests.test_find_again import number_of
+    url = book(live_server, "rollator", minutes_from_now=60)
+    number = number_of(app, url.rsplit("/r/", 1)[1])
+    context = browser.new_context(viewport={"width": 360, "height": 740},
+                                  locale="de-DE" if language == "de" else "en-GB",
+                                  java_script_enabled=language == "de")  # English: no script
+    try:
+        page = context.new_page()
+        page.goto(live_server)
+        page.get_by_role("main").get_by_role("link", name={
+            "de": "Reservierung wiederfinden", "en": "Find your reservation"}[language]).focus()
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/wiederfinden")
+        if language == "de":
+            assert violations(page) == []
+        page.get_by_label({"de": "Ihre 8-stellige Nummer", "en": "Your 8-digit number"}[language]).focus()
+        page.keyboard.type(f"{number[:4]} {number[4:]}")
+        page.keyboard.press("Tab")
+        page.keyboard.type("Erika")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.url == url
+        screenshot(page, f"found-again-{language}")
+    finally:
+        context.close()
+
+
+def test_the_find_page_error_and_mail_states_pass_axe(phone_page, live_server):
+    page = phone_page
+    page.goto(f"{live_server}/wiederfinden")
+    page.get_by_label("Ihre 8-stellige Nummer").fill("12345678")
+    page.get_by_label("Der Name, den Sie angegeben haben").fill("Niemand")
+    page.get_by_role("button", name="Reservierung finden").click()
+    page.wait_for_selector(".error-box")
+    assert page.title().startswith("Fehler:")
+    assert violations(page) == []
+    page.get_by_label("Ihre E-Mail-Adresse").fill("erika@example.org")
+    page.get_by_role("button", name="Links zusenden").click()
+    page.get_by_text("Bitte sehen Sie in Ihr Postfach").wait_for()
+    assert violations(page) == []
+    assert no_sideways_scrolling(page)
+    screenshot(page, "find-mail-sent")

@@ -61,3 +61,23 @@ class FeedbackForm(FlaskForm):
         description=_l("An e-mail address or a phone number. It is deleted after 30 days."),
         render_kw={"autocomplete": "email"})
     submit = SubmitField(_l("Send"))
+
+
+class FindByNumberForm(FlaskForm):
+    number = StringField(_l("Your 8-digit number"), validators=[
+        InputRequired(_l("Please enter the number.")),
+        Length(max=20, message=_l("Please use at most %(max)d characters."))],
+        render_kw={"inputmode": "numeric", "autocomplete": "off"})
+    name = StringField(_l("The name you gave"), validators=[
+        InputRequired(_l("Please enter the name.")),
+        Length(max=80, message=_l("Please use at most %(max)d characters."))],
+        render_kw={"autocomplete": "name"})
+    submit = SubmitField(_l("Find the reservation"))
+
+
+class FindByMailForm(FlaskForm):
+    email = EmailField(_l("Your e-mail address"), validators=[
+        InputRequired(_l("Please enter your e-mail address.")),
+        Length(max=254, message=_l("Please use at most %(max)d characters."))],
+        render_kw={"autocomplete": "email"})
+    submit = SubmitField(_l("Send me the links"))

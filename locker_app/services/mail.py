@@ -63,7 +63,19 @@ SUBJECTS = {
     "reminder": lambda: _("Reminder: your pickup at the Stadtpark locker"),
     "overdue": lambda: _("Please bring back what you borrowed"),
     "cancelled_by_staff": lambda: _("Your reservation had to be cancelled"),
+    "links": lambda: _("The links to your reservations"),
 }
+
+
+def _links(reservation: Reservation) -> list[dict]:
+    """Every active reservation of the same person, for the mail a visitor asked for."""
+    from sqlalchemy.orm import object_session
+
+    from locker_app.services.lookup import active_for_address
+    return [{"item": r.item.item_type.name(reservation.locale), "start": to_local(r.start_at),
+             "pickup_until": to_local(r.pickup_until), "url": reservation_url(r),
+             "number": r.numeric_code}
+            for r in active_for_address(object_session(reservation), reservation.email)]
 
 
 def compose(reservation: Reservation, kind: str) -> EmailMessage:
@@ -72,7 +84,8 @@ def compose(reservation: Reservation, kind: str) -> EmailMessage:
         body = render_template(f"mail/{kind}.txt", reservation=reservation, url=url,
                                start=to_local(reservation.start_at), end=to_local(reservation.end_at),
                                pickup_until=to_local(reservation.pickup_until),
-                               item=reservation.item.item_type.name(reservation.locale))
+                               item=reservation.item.item_type.name(reservation.locale),
+                               links=_links(reservation) if kind == "links" else [])
         subject = SUBJECTS[kind]()
         message = EmailMessage()
         message["Subject"] = subject
