@@ -42,7 +42,7 @@ def test_reserve_leads_to_page_with_qr_and_code(client, app):
     page = client.get(location).get_data(as_text=True)
     assert "<svg" in page and "Reserviert" in page
     # Shown in Berlin time; the pickup window is an hour.
-    assert "10.06.2026 zwischen 10:30 und 11:30 Uhr" in page and "10.06.2026 12:00" in page
+    assert "10.06.2026 zwischen 10:30 und 11:30 Uhr" in page and "10.06.2026, 12:00 Uhr" in page
     # The numeric code, large; never the long signed token as text (pasted, it was refused).
     assert re.search(r'class="numeric-code" id="numeric-code">\d{4} \d{4}<', page)
     assert token[:20] not in page.replace(f"/r/{token}", "")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.axe import violations
 from tests.conftest import no_sideways_scrolling  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -36,10 +37,19 @@ def test_reserve_with_the_keyboard_on_a_phone(live_server, phone, tmp_path):
     page.wait_for_url("**/s/stadtpark/reserve/rollator")
     assert no_sideways_scrolling(page)
     # The suggested window is filled in; a name is all that is needed.
+    assert "Rollatoren leihen Sie bis zu" in page.content()  # the rules before the form
     page.get_by_label("Ihr Name oder ein Spitzname").focus()
     page.keyboard.type("Erika")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.get_by_role("heading", level=1).inner_text() == "Bitte prüfen Sie Ihre Angaben"
+    assert violations(page) == []
+    assert no_sideways_scrolling(page)
+    page.get_by_role("button", name="Jetzt reservieren").focus()
     page.keyboard.press("Enter")
     page.wait_for_url("**/r/*")
+    assert page.get_by_role("heading", name="Reserviert").is_visible()
+    assert violations(page) == []
     assert page.locator(".state strong").inner_text() == "Reserviert"
     qr = page.locator(".qr-image svg")
     assert qr.is_visible()
@@ -81,7 +91,7 @@ def test_cancel_with_confirmation_by_keyboard(live_server, phone):
 def test_errors_are_announced_next_to_the_field(live_server, phone):
     page = phone
     page.goto(f"{live_server}/s/stadtpark/reserve/bollerwagen")
-    page.get_by_role("button", name="Reservieren").click()
+    page.get_by_role("button", name="Weiter").click()
     name = page.get_by_label("Ihr Name oder ein Spitzname")
     assert name.get_attribute("aria-invalid") == "true"
     described = name.get_attribute("aria-describedby")

@@ -40,7 +40,10 @@ def test_book_as_suggested_walk_to_the_locker_and_the_door_opens(browser, app, l
         label = "Ihr Name oder ein Spitzname" if language == "de" else "Your name or a nickname"
         page.get_by_label(label).focus()
         page.keyboard.type("Erika")
-        page.keyboard.press("Enter")  # the suggested times as they are
+        with page.expect_navigation():
+            page.keyboard.press("Enter")  # the suggested times as they are
+        page.get_by_role("button", name="Jetzt reservieren" if language == "de" else "Reserve now").focus()
+        page.keyboard.press("Enter")
         page.wait_for_url("**/r/*")
         screenshot(page, f"reservation-{language}")
         number = "".join(ch for ch in page.locator("#numeric-code").inner_text() if ch.isdigit())

@@ -19,7 +19,7 @@ from locker_app.models import ItemType, Site, utcnow
 from locker_app.limits import booking_limits, cancel_limit, client_key
 from locker_app.security import safe_next
 from locker_app.services import reservations as booking
-from locker_app.services import numeric_codes, reports, rules
+from locker_app.services import free_times, numeric_codes, reports, rules
 from locker_app.services.errors import DomainError, NotFound
 from locker_app.services.mail import reservation_url
 from locker_app.services.timeutil import local_to_utc, to_local
@@ -75,6 +75,8 @@ def _suggested_window(site: Site, item_type: ItemType) -> tuple[datetime, dateti
 @bp.route("/s/<slug>/reserve/<type_code>", methods=["GET", "POST"])
 @booking_limits
 def reserve(slug: str, type_code: str):
+    """The form, then (step "check") the answers to check with a change button for each,
+    then the booking. A POST without a step books at once (scripts, the tests' helpers)."""
     site = _site(slug)
     item_type = db.session.scalars(select(ItemType).where(
         ItemType.code == type_code, ItemType.retired_at.is_(None))).first()
@@ -85,15 +87,22 @@ def reserve(slug: str, type_code: str):
         start, end = _suggested_window(site, item_type)
         form.date.data, form.start.data = start.date(), start.time()
         form.end_date.data, form.end.data = end.date(), end.time()
-    status = 200
+    elif request.form.get("change") in ("date", "start", "end_date", "end", "name", "email"):
+        # Back from the check: the form as it was, the chosen field focused.
+        return _form_page(site, item_type, form, focus=request.form["change"]), 200
+    status, sold_out = 200, False
     if form.validate_on_submit():
+        checking = request.form.get("step") == "check"
         try:
             start = local_to_utc(form.date.data, form.start.data, field="start")
             end = local_to_utc(form.end_date.data, form.end.data, field="end")
-            reservation = booking.create_reservation(
-                db.session, site=site, item_type=item_type, start=start, end=end,
-                name=form.name.data, email=form.email.data, person=_person(),
-                grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"])
+            values = dict(site=site, item_type=item_type, start=start, end=end,
+                          name=form.name.data, email=form.email.data, person=_person(),
+                          grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"])
+            if checking:
+                booking.check_booking(db.session, **values)
+            else:
+                reservation = booking.create_reservation(db.session, **values)
         except DomainError as error:
             db.session.rollback()
             field = getattr(form, error.field, None) if error.field else None
@@ -101,14 +110,29 @@ def reserve(slug: str, type_code: str):
                 field.errors = list(field.errors) + [str(error)]
             else:
                 form.form_errors.append(str(error))
-            status = 409 if isinstance(error, booking.SoldOut) else 422
+            sold_out = isinstance(error, booking.SoldOut)
+            status = 409 if sold_out else 422
         else:
+            if checking:
+                return render_template("booking/check.html", site=site, item_type=item_type,
+                                       form=form, start=to_local(start), end=to_local(end),
+                                       locale=_locale())
             session["mine"] = (session.get("mine", []) + [reservation.id])[-50:]
+            session["just_booked"] = reservation.id  # the next view shows the confirmation
             return redirect(url_for("booking.reservation", token=reservation.code))
     elif request.method == "POST":
         status = 422
-    return render_template("booking/reserve.html", site=site, item_type=item_type, form=form,
-                           locale=_locale()), status
+    return _form_page(site, item_type, form, sold_out=sold_out), status
+
+
+def _form_page(site: Site, item_type: ItemType, form: ReservationForm, *, focus: str | None = None,
+               sold_out: bool = False) -> str:
+    rule = rules.rule_for(db.session, site, item_type)
+    return render_template(
+        "booking/reserve.html", site=site, item_type=item_type, form=form, locale=_locale(),
+        focus=focus, sold_out=sold_out,
+        rules_sentence=free_times.rules_sentence(db.session, site, item_type, rule, _locale()),
+        free_days=free_times.free_days(db.session, site, item_type, utcnow()))
 
 
 def _reservation_or_404(token: str):
@@ -148,6 +172,8 @@ def reservation(token: str):
         "booking/reservation.html", reservation=reservation, token=token,
         can_cancel=booking.can_cancel(reservation), locale=_locale(),
         can_report=reports.can_report_defect(reservation),
+        just_booked=session.pop("just_booked", None) == reservation.id
+        and reservation.state == "booked",
         **reservation_page_values(reservation))
 
 

@@ -171,6 +171,33 @@ def _serialise_allocation(session: Session, site: Site, item_type: ItemType) -> 
                            {"site": site.id, "kind": item_type.id})
 
 
+def check_booking(session: Session, *, site: Site, item_type: ItemType, start: datetime,
+                  end: datetime, name: str | None, email: str | None,
+                  person: Person | None = None, now: datetime | None = None,
+                  grace_minutes: int = 15) -> None:
+    """What ``create_reservation`` would refuse, without booking (the check-your-answers
+    step); the booking itself checks again."""
+    now = now or utcnow()
+    clean_name(name)
+    email = clean_email(email)
+    person = person or Person()
+    person = Person(email or person.email, person.reservation_ids, person.client_key,
+                    person.client_limit)
+    rule = rules.rule_for(session, site, item_type)
+    rules.check_window(session, site, item_type, rule, start, end, now, grace_minutes=grace_minutes)
+    rules.check_person(rule, item_type, _persons_windows(session, site, item_type, person, now),
+                       start, end)
+    _check_client(session, person, now)
+    if session.scalars(_site_items(site).where(Item.item_type_id == item_type.id,
+                                               ~_overlapping(start, end)).limit(1)).first() is None:
+        raise _sold_out(item_type)
+
+
+def _sold_out(item_type: ItemType) -> SoldOut:
+    return SoldOut(_l("Sorry, no %(item)s is free at that time. Please try another time.",
+                      item=item_type.name(str(get_locale() or "de"))))
+
+
 def create_reservation(session: Session, *, site: Site, item_type: ItemType, start: datetime,
                        end: datetime, name: str | None, email: str | None,
                        person: Person | None = None, now: datetime | None = None,
@@ -189,8 +216,7 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                     person.client_limit)
     rule = rules.rule_for(session, site, item_type)
     rules.check_window(session, site, item_type, rule, start, end, now, grace_minutes=grace_minutes)
-    sold_out = SoldOut(_l("Sorry, no %(item)s is free at that time. Please try another time.",
-                          item=item_type.name(str(get_locale() or "de"))))
+    sold_out = _sold_out(item_type)
     for attempt in range(ALLOCATION_ATTEMPTS):
         try:
             _serialise_allocation(session, site, item_type)

@@ -1,0 +1,136 @@
+"""The booking flow after the GOV.UK and KERN patterns: the rules in one sentence before the
+form, free times as text, a check-your-answers step with change buttons, a confirmation
+panel with what happens next, and the next free times when the item went meanwhile."""
+import re
+from datetime import datetime, time, timedelta
+
+from freezegun import freeze_time
+
+from locker_app.extensions import db
+from locker_app.models import ItemType, OpeningHours, Reservation, Site
+from locker_app.services import free_times
+from locker_app.services.reservations import create_reservation
+from locker_app.services.timeutil import local_to_utc
+
+MONDAY = "2026-11-23"  # a Monday
+
+
+def set_hours(app, opens=time(8), closes=time(20), closed_weekdays=()):
+    with app.app_context():
+        for row in db.session.scalars(db.select(OpeningHours)):
+            row.opens, row.closes = opens, closes
+            if row.weekday in closed_weekdays:
+                db.session.delete(row)
+        db.session.commit()
+
+
+def book_all_rollators(app, day, start, end, now):
+    with app.app_context():
+        site = db.session.scalars(db.select(Site)).one()
+        rollator = db.session.scalars(db.select(ItemType).where(ItemType.code == "rollator")).one()
+        for n in range(4):
+            create_reservation(db.session, site=site, item_type=rollator,
+                               start=local_to_utc(day, start), end=local_to_utc(day, end),
+                               name=f"Gast {n}", email=None, now=now)
+
+
+def form_data(day="2026-11-24", start="10:30", end="11:30", name="Erika", email="", **extra):
+    return {"date": day, "start": start, "end_date": day, "end": end, "name": name,
+            "email": email, **extra}
+
+
+def count(app):
+    with app.app_context():
+        return db.session.scalar(db.select(db.func.count(Reservation.id)))
+
+
+def test_the_rules_stand_in_one_sentence_before_the_form(client):
+    html = client.get("/s/stadtpark/reserve/rollator").get_data(as_text=True)
+    sentence = ("Rollatoren leihen Sie bis zu 8 Stunden aus. Sie reservieren bis zu 30 Tage im "
+                "Voraus und holen innerhalb von 1 Stunde ab Beginn ab, bis zu 15 Minuten früher, "
+                "wenn das Fach frei ist.")
+    assert sentence in html and html.index(sentence) < html.index("<form")
+    client.get("/lang/en")
+    assert ("Rollators can be borrowed for up to 8 hours, booked up to 30 days ahead, and picked "
+            "up within 1 hour of the start") in client.get("/s/stadtpark/reserve/rollator").get_data(as_text=True)
+
+
+def test_free_times_of_the_coming_days_as_text(app):
+    set_hours(app, closed_weekdays=(2,))  # Wednesdays closed
+    with freeze_time(f"{MONDAY} 13:07"):  # 14:07 in Berlin
+        now = datetime(2026, 11, 23, 13, 7)
+        book_all_rollators(app, datetime(2026, 11, 24).date(), time(10), time(12), now)
+        with app.test_request_context():
+            site = db.session.scalars(db.select(Site)).one()
+            rollator = db.session.scalars(db.select(ItemType).where(ItemType.code == "rollator")).one()
+            texts = [d.text for d in free_times.free_days(db.session, site, rollator, now)]
+    assert texts == ["Heute: frei von 14:07 bis 20:00 Uhr",
+                     "Morgen: frei von 08:00 bis 10:00 Uhr und von 12:00 bis 20:00 Uhr",
+                     "Mittwoch, 25.11.: geschlossen"]
+
+
+def test_the_form_shows_the_free_times(client, app):
+    set_hours(app)
+    with freeze_time(f"{MONDAY} 09:00"):
+        html = client.get("/s/stadtpark/reserve/rollator").get_data(as_text=True)
+    assert "<li>Heute: frei von 10:00 bis 20:00 Uhr</li>" in html
+    assert "<li>Morgen: frei von 08:00 bis 20:00 Uhr</li>" in html
+
+
+def test_check_your_answers_books_nothing_until_confirmed(client, app):
+    set_hours(app)
+    with freeze_time(f"{MONDAY} 09:00"):
+        before = count(app)
+        check = client.post("/s/stadtpark/reserve/rollator", data=form_data(step="check"))
+        html = check.get_data(as_text=True)
+        assert check.status_code == 200 and "Bitte prüfen Sie Ihre Angaben" in html
+        assert "<dd>24.11.2026 ab 10:30 Uhr</dd>" in html and "<dd>Erika</dd>" in html
+        assert "keine: Sie bekommen keine Bestätigung per E-Mail" in html
+        assert count(app) == before
+        assert '<input type="hidden" name="name" value="Erika">' in html
+
+        change = client.post("/s/stadtpark/reserve/rollator", data=form_data(change="start"))
+        page = change.get_data(as_text=True)
+        assert change.status_code == 200 and count(app) == before
+        assert re.search(r'<input[^>]*autofocus[^>]*name="start"[^>]*value="10:30"', page) or \
+            re.search(r'<input[^>]*name="start"[^>]*autofocus', page) or \
+            re.search(r'autofocus[^>]*id="start"', page), page[page.index("<form"):][:2000]
+        assert 'value="Erika"' in page
+
+        done = client.post("/s/stadtpark/reserve/rollator", data=form_data(step="confirm"))
+        assert done.status_code == 302 and "/r/" in done.headers["Location"]
+        assert count(app) == before + 1
+        page = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert '<div class="confirmation" role="status">' in page and "<h2>Reserviert</h2>" in page
+    assert "Sie haben keine E-Mail-Adresse angegeben" in page
+    steps = re.findall(r"<li>(.*?)</li>", page[page.index('<ol class="steps">'):page.index("</ol>")], re.S)
+    assert len(steps) == 3
+    assert steps[0].startswith("Kommen Sie zwischen 10:30 Uhr und 11:30 Uhr zum Schrank: Stadtpark")
+    assert "Rückgabe bis</dt><dd>24.11.2026, 11:30 Uhr</dd>" in page
+    assert "Sie können bis 10:30 Uhr am 24.11.2026 stornieren." in page
+
+
+def test_with_an_e_mail_address_the_panel_says_a_mail_is_on_its_way(client, app):
+    with freeze_time(f"{MONDAY} 09:00"):
+        done = client.post("/s/stadtpark/reserve/rollator",
+                           data=form_data(email="erika@example.org", step="confirm"))
+        page = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "Eine Bestätigung an erika@example.org ist unterwegs." in page
+    # The panel is for the moment of booking only.
+    with freeze_time(f"{MONDAY} 09:01"):
+        later = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "Reserviert</h2>" not in later
+
+
+def test_sold_out_offers_the_next_free_times(client, app):
+    set_hours(app)
+    with freeze_time(f"{MONDAY} 09:00"):
+        book_all_rollators(app, datetime(2026, 11, 24).date(), time(10), time(12),
+                           datetime(2026, 11, 23, 9))
+        response = client.post("/s/stadtpark/reserve/rollator", data=form_data(step="check"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "Diese Zeiten sind noch frei" in html
+    assert "<li>Morgen: frei von 08:00 bis 10:00 Uhr und von 12:00 bis 20:00 Uhr</li>" in html
+    assert 'value="Erika"' in html  # nothing typed is lost
+    assert html.index("Diese Zeiten sind noch frei") < html.index("<form")
