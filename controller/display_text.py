@@ -40,8 +40,19 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Thank you! Enjoy", "Please bring the item back on time."),
     },
     "thanks_return": {
-        "de": ("Danke für die Rückgabe!", "Die Rückgabe ist gespeichert."),
-        "en": ("Thank you for returning it!", "The return is recorded."),
+        "de": ("Danke für die Rückgabe!", "{defect_de}Die Rückgabe ist gespeichert."),
+        "en": ("Thank you for returning it!", "{defect_en}The return is recorded."),
+    },
+    "defect_thanks": {
+        "de": ("Danke! Defekt gemeldet", "Das Personal prüft den Gegenstand, bevor er wieder "
+               "verliehen wird."),
+        "en": ("Thank you! Defect reported", "Staff check the item before it is lent again."),
+    },
+    "defect_how": {
+        "de": ("Defekt: bitte nach Rückgabe", "Taste D gleich nach der Rückgabe, oder D, Ihre "
+               "Nummer und Bestätigen, solange Sie den Gegenstand haben."),
+        "en": ("Defect: after the return", "Press D right after the return, or D, your number "
+               "and confirm while you have the item."),
     },
     "compartment_empty": {
         "de": ("Das Fach ist noch leer", "Bitte stellen Sie den Gegenstand hinein und scannen "
@@ -132,7 +143,10 @@ def common_params(hotline: str | None, keypad: bool) -> dict:
     return {"hotline_de": f": {hotline}" if hotline else "",
             "hotline_en": f": {hotline}" if hotline else "",
             "keypad_de": " oder tippen Sie Ihre 8-stellige Nummer" if keypad else "",
-            "keypad_en": " or type your 8-digit number" if keypad else ""}
+            "keypad_en": " or type your 8-digit number" if keypad else "",
+            # First in the hint, so it fits the rows of a 20 x 4 display.
+            "defect_de": "Kaputt? Dann Taste D drücken. " if keypad else "",
+            "defect_en": "Broken? Press D now. " if keypad else ""}
 
 
 def message_for_event(kind: str, compartment: int | None, detail: dict,
@@ -149,6 +163,8 @@ def message_for_event(kind: str, compartment: int | None, detail: dict,
         return "thanks_pickup", None
     if kind == "return":
         return "thanks_return", "yes"
+    if kind == "defect_reported":
+        return "defect_thanks", "yes"
     if kind == "return_incomplete":
         return "compartment_empty", "no"
     if kind == "unlock_failed" or (kind == "unlock_unanswered" and "why" in detail):

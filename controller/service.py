@@ -106,6 +106,8 @@ class LockerController:
         logger.info("event %s compartment=%s reservation=%s %s", kind, compartment, reservation_id,
                     json.dumps(detail, sort_keys=True) if detail else "")
         self.uplink.wake()
+        if kind == "return":
+            self.keypad.noticed_return(reservation_id, compartment)
         self.display.observe(kind, reservation_id, compartment, detail or {})
 
     def heartbeat(self) -> None:

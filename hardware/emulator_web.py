@@ -52,7 +52,9 @@ Platinenfamilie A, Bus-Anschluss <code id="port"></code>.<span id="screen-link">
  <form id="keys">
   <label for="digits">Tastenfeld: 8-stellige Nummer</label>
   <input type="text" id="digits" name="digits" inputmode="numeric" autocomplete="off" required>
-  <button type="submit">Bestätigen</button> <span id="keys-status" role="status"></span>
+  <button type="submit">Bestätigen</button>
+  <button type="button" id="defect-key">Taste D: Defekt melden</button>
+  <span id="keys-status" role="status"></span>
  </form>
 </section>
 <section aria-labelledby="doors-heading">
@@ -119,6 +121,11 @@ for (const [form, field, path, status] of [["scan", "code", "/scan", "scan-statu
     refresh();
   };
 }
+document.getElementById("defect-key").onclick = async () => {
+  const r = await post("/keys", {code: "D"});
+  document.getElementById("keys-status").textContent = r.message;
+  refresh();
+};
 refresh(); setInterval(refresh, 500);
 </script></body></html>"""
 
@@ -179,7 +186,9 @@ def make_handler(board: BoardEmulator, scanner: ScannerEmulator | None,
                     scanner.scan(code)
                     self._json(200, {"message": "Gescannt. Die Anzeige sagt, was geschieht."})
                 elif self.path == "/keys" and keypad is not None:
-                    digits = "".join(ch for ch in form.get("code", "") if ch.isdigit())
+                    # Digits, and the D key (a defect) of a 4 x 4 keypad.
+                    digits = "".join(ch for ch in form.get("code", "").upper()
+                                     if ch.isdigit() or ch == "D")
                     if not digits:
                         self._json(400, {"message": "Bitte die Ziffern eingeben."})
                         return

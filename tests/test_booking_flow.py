@@ -2,7 +2,7 @@
 form, free times as text, a check-your-answers step with change buttons, a confirmation
 panel with what happens next, and the next free times when the item went meanwhile."""
 import re
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from freezegun import freeze_time
 

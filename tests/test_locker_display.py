@@ -10,7 +10,7 @@ import requests
 
 from controller.display import Display, display_rows, tone_wav
 from controller.display_text import LANGUAGES, REFUSAL_MESSAGES, TEXTS, Message, common_params
-from hardware.emulator import DisplayEmulator
+from hardware.emulator import DisplayEmulator, ScannerEmulator
 from locker_app.extensions import db
 from locker_app.models import Reservation
 from locker_app.services.timeutil import to_local
@@ -189,3 +189,45 @@ def test_an_english_reservation_on_the_screen_page_is_marked_english(tmp_path):
     assert "<h1>Fach 3 öffnet nicht</h1>" in html
     assert '<div class="other" lang="en"><h2>Compartment 3 did not open</h2>' in html
     assert "Please call us: 040 123." in html
+
+
+def test_the_d_key_after_a_return_reports_a_defect_that_reaches_staff(app, live_server, emulator,
+                                                                      scanner, screen, make_controller):
+    from locker_app.models import Item, VisitorReport
+    keypad = ScannerEmulator()
+    try:
+        controller = make_controller(display_port=screen.port, keypad_port=keypad.port)
+        url = book(live_server, "bollerwagen")
+        rid = reservation_id_of(app, url)
+        synced(controller, rid)
+        keypad.scan("D")  # no return yet: how it works, with the low tone
+        assert shows(screen, "Defekt: bitte nach Rückgabe"), screen.rows
+        scanner.scan(url)
+        assert shows(screen, "Bitte Tür schließen"), screen.messages
+        emulator.close_door(5)
+        assert shows(screen, "Danke! Viel Freude"), screen.messages
+        scanner.scan(url.replace("http://", "HTTP://"))  # the return
+        assert screen.wait_for(lambda d: d.messages.count("Bitte Tür schließen Fach 5 ist offen. "
+                                                          "Bitte schließen Sie die Tür, wenn Sie") == 2
+                               or "Bitte Tür" in d.rows[0] and len(d.messages) > 6, 6), screen.messages
+        emulator.close_door(5)
+        assert shows(screen, "Danke für die Rückgabe!"), screen.rows
+        assert screen.rows[:3] == ["Danke für die", "Rückgabe!", "Kaputt? Dann Taste D"]
+        keypad.scan("D")
+        assert shows(screen, "Danke! Defekt gemeldet"), screen.rows
+        assert screen.tones[-1] == "yes"
+
+        def reported():
+            with app.app_context():
+                report = db.session.scalars(db.select(VisitorReport)).first()
+                item = db.session.get(Reservation, rid).item
+                return report is not None and item.check_needed and not item.in_service and report
+        wait_until(reported, message="the defect on the server")
+        with app.app_context():
+            report = db.session.scalars(db.select(VisitorReport)).one()
+            assert (report.kind, report.page, report.reservation_id) == ("defect", "keypad", rid)
+            assert db.session.get(Item, report.item_id).service_reason.startswith("Defekt gemeldet")
+        keypad.scan("D")  # once per return
+        assert shows(screen, "Defekt: bitte nach Rückgabe")
+    finally:
+        keypad.close()

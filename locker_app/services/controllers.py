@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -19,12 +20,13 @@ from locker_app.services.errors import DomainError
 from locker_app.services.reservations import record_change
 from locker_app.services.timeutil import FIRST_YEAR, LAST_YEAR, aware_utc
 
+logger = logging.getLogger(__name__)
 EVENT_KINDS = frozenset({
     "scan_refused", "unlock_sent", "unlock_unanswered", "unlock_failed", "door_opened",
     "door_closed", "door_forced", "door_left_open", "pickup", "return", "return_incomplete",
     "board_offline", "board_online", "scanner_lost", "scanner_back", "keypad_lost",
     "keypad_back", "keypad_locked", "server_unreachable", "server_back", "remote_refused",
-    "config_mismatch",
+    "config_mismatch", "defect_reported",
 })
 # What staff must see, and the event that ends each (None: staff close it by hand).
 ALERTS = {
@@ -210,6 +212,8 @@ def store_events(session: Session, controller: Controller, events: list[Incoming
             anomalies.append(_record_anomaly(session, controller, event, reservation, problem))
         elif reservation is not None:
             _apply(session, reservation, event)
+            if event.kind == "defect_reported":
+                _report_defect(session, reservation, event)
         if "command_id" in event.detail:
             _apply_to_command(session, controller, event)
     controller.last_seen_at = utcnow()
@@ -287,6 +291,17 @@ def _apply(session: Session, reservation: Reservation, event: IncomingEvent) -> 
     if reservation.state in from_states:
         record_change(session, reservation, to_state, actor="controller",
                       cause=cause.format(event.compartment), at=event.occurred_at)
+
+
+def _report_defect(session: Session, reservation: Reservation, event: IncomingEvent) -> None:
+    """A defect reported at the cabinet's keypad: the same as on the reservation page."""
+    from locker_app.services import reports
+    try:
+        with session.begin_nested():
+            reports.report_defect(session, reservation, "", source="keypad",
+                                  now=event.occurred_at, commit=False)
+    except DomainError as error:  # too late or reported already: the event itself is kept
+        logger.info("keypad defect for reservation %s not recorded: %s", reservation.id, error)
 
 
 def _apply_to_command(session: Session, controller: Controller, event: IncomingEvent) -> None:

@@ -12,7 +12,8 @@ from locker_app.services.reservations import queue_mail, record_change
 
 
 def take_out_of_service(session: Session, item: Item, *, actor: str = "staff",
-                        reason: str = "out of service", now: datetime | None = None) -> dict:
+                        reason: str = "out of service", now: datetime | None = None,
+                        commit: bool = True) -> dict:
     """Take an item out (repair, theft). Its future bookings move to another free item of
     the same type in the same cabinet (the visitor's code keeps working: the controller
     learns the new compartment with its next sync); where none is free they are cancelled
@@ -39,7 +40,8 @@ def take_out_of_service(session: Session, item: Item, *, actor: str = "staff",
             cause=f"moved to compartment {replacement.compartment.number}: {item.label} {reason}"))
         session.flush()
         moved.append(reservation.id)
-    session.commit()
+    if commit:
+        session.commit()
     return {"moved": moved, "cancelled": cancelled}
 
 

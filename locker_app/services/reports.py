@@ -35,7 +35,8 @@ def _clean(text: str | None, field: str, required: bool = True) -> str:
 
 
 def report_defect(session: Session, reservation: Reservation, message: str, *,
-                  source: str = "page", now: datetime | None = None) -> VisitorReport:
+                  source: str = "page", now: datetime | None = None,
+                  commit: bool = True) -> VisitorReport:
     """The item is taken out of service with "check needed": not lent again until staff
     have looked at it (its later bookings move to a twin or are cancelled with a mail)."""
     now = now or utcnow()
@@ -43,7 +44,7 @@ def report_defect(session: Session, reservation: Reservation, message: str, *,
         raise DomainError(_l("A defect can be reported while you have the item and for two "
                              "days after the return. Please call us."))
     message = _clean(message, "message", required=source == "page") or \
-        "(reported at the cabinet's keypad, no text)"
+        "(am Tastenfeld des Schranks gemeldet, ohne Text)"
     reported = session.scalar(select(func.count(VisitorReport.id)).where(
         VisitorReport.reservation_id == reservation.id, VisitorReport.kind == "defect"))
     if reported >= MAX_DEFECTS_PER_RESERVATION:
@@ -57,8 +58,10 @@ def report_defect(session: Session, reservation: Reservation, message: str, *,
     item.service_reason = f"Defekt gemeldet: {message[:180]}"
     session.flush()
     if first and item.in_service:
-        take_out_of_service(session, item, actor="visitor", reason="defect reported", now=now)
-    session.commit()
+        take_out_of_service(session, item, actor="visitor", reason="defect reported", now=now,
+                            commit=commit)
+    if commit:
+        session.commit()
     return report
 
 
