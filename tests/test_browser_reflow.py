@@ -2,8 +2,13 @@
 (WCAG 1.4.4 and 1.4.10), and every button, field and stand-alone link at least 44 px high
 (the issue's target size; WCAG 2.5.8 asks 24 px). Inline links in running text are exempt,
 as WCAG exempts them."""
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
+from locker_app.services.timeutil import to_local
+
+from tests.axe import violations
 from tests.conftest import screenshot
 from tests.test_end_to_end import book
 from tests.test_visitor_reports import picked_up
@@ -41,6 +46,7 @@ def check(page, name):
         .slice(0, 8)""")
     assert width[0] <= width[1], f"{name}: {width[0]} px wide on a {width[1]} px screen: {wide}"
     assert page.evaluate(SMALL_TARGETS) == [], name
+    assert violations(page) == [], name
     screenshot(page, f"reflow-{name}")
 
 
@@ -69,5 +75,21 @@ def test_visitor_pages_reflow_at_320_px_with_text_at_200_percent(browser, live_s
         page.locator("button[value=confirm]").click()
         page.wait_for_selector(".confirmation")
         check(page, f"confirmation-{language}")
+        # Errors, and the item gone meanwhile: the next free times.
+        page.goto(f"{live_server}/s/stadtpark/reserve/rollator")
+        page.locator("form button[type=submit]").first.click()
+        page.wait_for_selector(".error-box")
+        check(page, f"form-errors-{language}")
+        for _ in range(3):  # with the one booked above, all four rollators are out then
+            book(live_server, "rollator", minutes_from_now=180)
+        start = to_local(datetime.now(timezone.utc) + timedelta(minutes=180))
+        page.locator("#date").fill(start.strftime("%Y-%m-%d"))
+        page.locator("#start").fill(start.strftime("%H:%M"))
+        page.locator("#end_date").fill(start.strftime("%Y-%m-%d"))
+        page.locator("#end").fill((start + timedelta(minutes=30)).strftime("%H:%M"))
+        page.locator("#name").fill("Erika")
+        page.locator("form button[type=submit]").first.click()
+        page.wait_for_selector(".free-times.code-panel")
+        check(page, f"sold-out-{language}")
     finally:
         context.close()
