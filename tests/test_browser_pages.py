@@ -143,3 +143,42 @@ def test_the_find_page_error_and_mail_states_pass_axe(phone_page, live_server):
     assert violations(page) == []
     assert no_sideways_scrolling(page)
     screenshot(page, "find-mail-sent")
+
+
+def test_book_and_print_in_english_without_javascript_by_keyboard(browser, live_server):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="en-GB",
+                                  java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server}/s/stadtpark/reserve/bollerwagen")
+        assert "Handcarts can be borrowed for up to" in page.content()
+        page.get_by_label("Your name or a nickname").focus()
+        page.keyboard.type("Erika")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.get_by_role("heading", level=1).inner_text() == "Check your answers"
+        screenshot(page, "check-en-no-script")
+        page.get_by_role("button", name="Change name").focus()  # the hidden words name it
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        # autofocus, no script (applied at the first rendering after load)
+        page.wait_for_function("document.activeElement && document.activeElement.id === 'name'",
+                               polling=50, timeout=5000)
+        page.keyboard.press("End")
+        page.keyboard.type(" M.")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert "<dd>Erika M.</dd>" in page.content()
+        page.get_by_role("button", name="Reserve now").focus()
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.get_by_role("heading", name="Reserved").is_visible()
+        assert "You gave no e-mail address" in page.content()
+        screenshot(page, "confirmation-en-no-script")
+        page.get_by_role("link", name="Ticket to print").focus()
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.url.endswith("/ticket")
+        screenshot(page, "ticket-en-no-script")
+    finally:
+        context.close()
