@@ -18,23 +18,26 @@ from tests.conftest import wait_until
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port_pair() -> int:
+def free_port_run(count: int = 3) -> int:
+    """A port with the next ``count - 1`` free too: site, emulated locker, cabinet screen."""
     for _ in range(50):
         with socket.socket() as a:
             a.bind(("127.0.0.1", 0))
             port = a.getsockname()[1]
-        with socket.socket() as b:
-            try:
-                b.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
+        try:
+            for offset in range(1, count):
+                with socket.socket() as b:
+                    b.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
         return port
-    raise RuntimeError("no two free ports in a row")
+    raise RuntimeError(f"no {count} free ports in a row")
 
 
 def test_demo_runs_books_opens_and_stops_cleanly(tmp_path):
-    port = free_port_pair()
+    port = free_port_run()
     site, locker = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
+    screen = f"http://127.0.0.1:{port + 2}/"
     demo = subprocess.Popen([sys.executable, "-m", "demo", "--port", str(port), "--data-dir",
                              str(tmp_path / "demo"), "--pulse", "0.05"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -67,6 +70,11 @@ def test_demo_runs_books_opens_and_stops_cleanly(tmp_path):
         def door_one_open():
             return not requests.get(f"{locker}/state.json", timeout=5).json()["doors"][0]["closed"]
         wait_until(door_one_open, timeout=30, interval=0.1, message="door 1 open")
+        # The visitor reads it on the cabinet's display and on its screen.
+        wait_until(lambda: "Fach 1" in " ".join(requests.get(f"{locker}/state.json", timeout=5)
+                                                .json()["display"]["rows"]),
+                   timeout=10, interval=0.1, message="the display says which compartment")
+        assert "Fach 1" in requests.get(screen, timeout=5).text
         state = requests.get(f"{locker}/state.json", timeout=5).json()
         assert [line.split(" ", 1)[1] for line in state["frames"] if ">>>" in line] == [
             ">>> 8A 01 01 11 9B"]

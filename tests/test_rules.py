@@ -134,7 +134,7 @@ def test_spring_change_a_day_is_a_day_and_the_missing_hour_is_refused(app, clien
         r = db.session.scalars(db.select(Reservation)).one()
         assert (r.start_at, r.end_at) == (datetime(2026, 3, 28, 7), datetime(2026, 3, 29, 6))
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "29.03.2026 08:00" in page
+    assert "29.03.2026, 08:00 Uhr" in page
     response = reserve(app.test_client(), "bollerwagen", date="2026-03-29", start="02:30",
                        end_date="2026-03-29", end="04:00")
     assert errors(response) == ["Diese Uhrzeit gibt es an dem Tag wegen der Zeitumstellung nicht. "
@@ -149,7 +149,7 @@ def test_autumn_change_a_day_is_a_day(app, client):
     with app.app_context():
         r = db.session.scalars(db.select(Reservation)).one()
         assert (r.start_at, r.end_at) == (datetime(2026, 10, 24, 6), datetime(2026, 10, 25, 7))
-    assert "25.10.2026 08:00" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "25.10.2026, 08:00 Uhr" in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
 @freeze_time(NOW)
