@@ -105,6 +105,43 @@ def register_cli(app: Flask) -> None:
                  "expired": "expired: the locker did not take it in time"}
         click.echo(texts.get(state, state))
 
+    @app.cli.group()
+    def statistics():
+        """The statistics' daily aggregates."""
+
+    @statistics.command("rebuild")
+    @click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), required=True)
+    @click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), required=True)
+    def statistics_rebuild(first, last):
+        """Recompute the daily aggregates of a range of days (a month at a time, with progress)."""
+        from datetime import timedelta
+        from locker_app.services import usage
+        day, last = first.date(), last.date()
+        if day > last:
+            raise click.ClickException("--from must not be after --to")
+        total_days, done, rows = (last - day).days + 1, 0, 0
+        while day <= last:
+            until = min(day + timedelta(days=30), last)
+            rows += usage.rebuild(db.session, day, until)
+            done += (until - day).days + 1
+            click.echo(f"{done}/{total_days} days, {rows} rows", err=True)
+            day = until + timedelta(days=1)
+
+    @app.cli.command("open-data")
+    @click.option("--format", "kind", type=click.Choice(["csv", "json"]), default="json")
+    @click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), default=None)
+    @click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), default=None)
+    @click.option("--output", type=click.Path(dir_okay=False, writable=True), default="-")
+    def open_data_command(kind, first, last, output):
+        """The anonymous daily usage for the open-data platform (as /open-data/nutzung.*)."""
+        from locker_app.services import open_data
+        default_first, default_last = open_data.default_period()
+        first = first.date() if first else default_first
+        last = last.date() if last else default_last
+        text = (open_data.as_json if kind == "json" else open_data.as_csv)(db.session, first, last)
+        with click.open_file(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
     @app.cli.command("alerts")
     def alerts():
         """Alerts from the lockers that are still open (newest first)."""

@@ -83,6 +83,9 @@ class Config:
     PICKUP_REMINDER_MINUTES = int(_env("PICKUP_REMINDER_MINUTES", "60"))
     # Name and e-mail address are erased this many days after a reservation ends.
     ERASE_AFTER_DAYS = int(_env("ERASE_AFTER_DAYS", "30"))
+    # The open-data export's licence (Datenlizenz Deutschland - Namensnennung 2.0).
+    OPEN_DATA_LICENCE = _env("OPEN_DATA_LICENCE", "dl-de/by-2-0")
+    OPEN_DATA_LICENCE_URL = _env("OPEN_DATA_LICENCE_URL", "https://www.govdata.de/dl-de/by-2-0")
     # Who runs the service, for the Impressum, the privacy and the accessibility pages.
     # Empty ones show as "not filled in" on those pages; the demo fills in example values.
     OPERATOR_NAME = _env("OPERATOR_NAME", "")

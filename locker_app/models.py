@@ -146,6 +146,8 @@ class Reservation(db.Model):
     pickup_until: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     erased_at: Mapped[datetime | None]
+    # Whether an e-mail address was given: kept for the statistics after the address is erased.
+    booked_with_email: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     # The language the visitor booked in: mails go out in it.
     locale: Mapped[str] = mapped_column(String(5), default="de")
     item: Mapped[Item] = relationship()
@@ -157,6 +159,8 @@ class Reservation(db.Model):
         CheckConstraint("pickup_until > start_at AND pickup_until <= end_at", name="pickup_window"),
         CheckConstraint("state IN ('booked', 'picked_up', 'returned', 'cancelled', 'no_show', "
                         "'overdue')", name="state"),
+        # The statistics' daily rebuild reads the reservations ending from a date on.
+        Index("ix_reservation_end", "end_at"),
         Index("ix_reservation_item_window", "item_id", "start_at", "end_at"),
         Index("ix_reservation_person_key", "person_key", "end_at"),
         Index("ix_reservation_client_key", "client_key", "end_at"),
@@ -394,3 +398,51 @@ class VisitorReport(db.Model):
     item: Mapped[Item | None] = relationship()
     reservation: Mapped[Reservation | None] = relationship()
     __table_args__ = (CheckConstraint("kind IN ('defect', 'feedback')", name="report_kind"),)
+
+
+class DailyUsage(db.Model):
+    """One item's day (the site's local calendar day), kept up to date by the scheduler so
+    the statistics never walk all of history. Holds no personal data."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date]
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    item_type_id: Mapped[int] = mapped_column(ForeignKey("item_type.id"))
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinet.id"))
+    compartment: Mapped[int]
+    bookings: Mapped[int] = mapped_column(default=0)  # made that day
+    bookings_phone: Mapped[int] = mapped_column(default=0)  # of them taken by staff
+    bookings_without_email: Mapped[int] = mapped_column(default=0)
+    cancellations: Mapped[int] = mapped_column(default=0)  # cancelled that day
+    cancel_lead_minutes: Mapped[int] = mapped_column(default=0)  # sum: how early
+    loans: Mapped[int] = mapped_column(default=0)  # picked up that day
+    loan_minutes: Mapped[int] = mapped_column(default=0)  # sum over loans picked up that day
+    loan_minutes_max: Mapped[int] = mapped_column(default=0)
+    # Loan lengths in quarter hours, {"4": 3} = three loans of 60-74 minutes: the median
+    # of any period comes from these without reading the loans again.
+    loan_histogram: Mapped[str] = mapped_column(Text, default="{}")
+    minutes_lent: Mapped[int] = mapped_column(default=0)  # of this day, loans across midnight split
+    due: Mapped[int] = mapped_column(default=0)  # loans due back that day
+    overdue: Mapped[int] = mapped_column(default=0)  # of them back late or not yet
+    late_minutes: Mapped[int] = mapped_column(default=0)  # sum over the late ones
+    late_minutes_max: Mapped[int] = mapped_column(default=0)
+    starts: Mapped[int] = mapped_column(default=0)  # reservations whose pickup was due that day
+    no_shows: Mapped[int] = mapped_column(default=0)  # of them never picked up
+    __table_args__ = (UniqueConstraint("day", "item_id", name="uq_daily_usage_day_item"),
+                      Index("ix_daily_usage_site_day", "site_id", "day"))
+
+
+class DailyEvents(db.Model):
+    """What a cabinet reported on one day, counted by kind (and reason for refused scans)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date]
+    cabinet_id: Mapped[int] = mapped_column(ForeignKey("cabinet.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    count: Mapped[int] = mapped_column(default=0)
+    __table_args__ = (UniqueConstraint("day", "cabinet_id", "kind", "reason",
+                                       name="uq_daily_events"),
+                      Index("ix_daily_events_site_day", "site_id", "day"))

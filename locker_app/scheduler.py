@@ -16,7 +16,7 @@ from flask import Flask
 
 from locker_app.extensions import db
 from locker_app.models import utcnow
-from locker_app.services import alerts, lifecycle, mail, reports
+from locker_app.services import alerts, lifecycle, mail, reports, usage
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +51,12 @@ JOBS = {
         db.session, utcnow(), app.config["ERASE_AFTER_DAYS"]),
     "silent_cabinets": lambda app: alerts.raise_silent_cabinets(
         db.session, utcnow(), timedelta(minutes=app.config["CABINET_SILENT_MINUTES"])),
+    # The statistics' daily aggregates of yesterday and today.
+    "daily_statistics": lambda app: usage.keep_current(db.session, utcnow()),
 }
 INTERVALS = {"expire_no_shows": 60, "mark_overdue": 60, "pickup_reminders": 60,
-             "send_mails": 10, "erase_personal_data": 3600, "silent_cabinets": 60}
+             "send_mails": 10, "erase_personal_data": 3600, "silent_cabinets": 60,
+             "daily_statistics": 600}
 
 
 def build_scheduler(app: Flask) -> BlockingScheduler:

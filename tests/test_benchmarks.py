@@ -31,3 +31,10 @@ def test_systemd_watchdog_gets_ready_and_alive_messages(tmp_path, controller, mo
         controller._last_heartbeat = 0.0
         controller.heartbeat()
         assert [listener.recv(64), listener.recv(64)] == [b"READY=1", b"WATCHDOG=1"]
+
+
+def test_statistics_bench_runs_and_reports():
+    from bench.statistics import measure, report
+    figures = measure(2000, runs=2, quiet=True)
+    assert figures["reservations"] == 2000 and figures["year_page_seconds"] > 0
+    assert "statistics page, a year" in report(figures)

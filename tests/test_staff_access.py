@@ -281,7 +281,7 @@ def test_every_staff_page_renders_for_an_administrator(app, admin_client):
         from datetime import date
         db.session.add(SpecialDay(site_id=1, day=date(2030, 12, 24)))
         db.session.commit()
-    ids = {"reservation_id": rid, "day": "2030-12-24"}
+    ids = {"reservation_id": rid, "day": "2030-12-24", "name": "summary"}
     pages = 0
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/staff") or "GET" not in rule.methods or rule.endpoint == "auth.login":

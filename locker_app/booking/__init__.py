@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("booking", __name__)
 
-from locker_app.booking import lookup, pages, routes  # noqa: E402,F401  (registers the views)
+from locker_app.booking import lookup, open_data, pages, routes  # noqa: E402,F401  (registers the views)

@@ -232,6 +232,7 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                 item=item, compartment=item.compartment, start_at=start, end_at=end,
                 pickup_until=min(end, start + timedelta(minutes=rule.pickup_window_minutes)),
                 visitor_name=name, email=email, phone=phone, state=ReservationState.BOOKED,
+                booked_with_email=email is not None,
                 person_key=person_key(email), client_key=person.client_key,
                 created_at=now,
                 locale=str(get_locale() or "de"), numeric_code=numeric_codes.new_code())

@@ -52,4 +52,4 @@ def _no_store(response):
 bp.after_request(_no_store)
 admin_bp.after_request(_no_store)
 
-from locker_app.staff import admin, cabinets, desk, reports  # noqa: E402,F401  (registers the views)
+from locker_app.staff import admin, cabinets, desk, reports, statistics  # noqa: E402,F401  (registers the views)

@@ -1,0 +1,145 @@
+"""Statistics for staff, their CSV exports, and the pilot report for the council."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import Response, abort, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from locker_app.extensions import db
+from locker_app.models import Reservation, ReservationEvent, Site, VisitorReport, utcnow
+from locker_app.services import statistics
+from locker_app.services.csv_export import to_csv
+from locker_app.services.timeutil import to_local
+from locker_app.staff import bp
+
+
+def _period() -> statistics.Period:
+    """From the query: from, to (dates), site, type. Default: the last 30 days."""
+    today = to_local(utcnow()).date()
+
+    def day(name: str, default: date) -> date:
+        try:
+            return date.fromisoformat(request.args.get(name, ""))
+        except ValueError:
+            return default
+    last = day("to", today)
+    first = day("from", last - timedelta(days=29))
+    if first > last:
+        first, last = last, first
+    first = max(first, last - timedelta(days=3 * 366))  # at most three years at once
+
+    def number(name: str) -> int | None:
+        raw = request.args.get(name, "")
+        return int(raw) if raw.isdigit() and len(raw) < 10 else None
+    return statistics.Period(first, last, number("site"), number("type"))
+
+
+def _choices():
+    return (db.session.scalars(select(Site).where(Site.retired_at.is_(None)).order_by(Site.name)).all(),
+            statistics.item_types(db.session))
+
+
+@bp.get("/statistics")
+def statistics_page():
+    period = _period()
+    figures = statistics.compute(db.session, period)
+    sites, types = _choices()
+    return render_template("staff/statistics.html", f=figures, period=period, sites=sites,
+                           types=types, title=_("Statistics"), query=_query(), **_helpers())
+
+
+def _query() -> dict:
+    return {k: v for k, v in request.args.items() if k in ("from", "to", "site", "type") and v}
+
+
+def _helpers() -> dict:
+    from locker_app.services.alerts import alert_title
+    return {"statistics_summary": statistics.summary_rows, "percent": statistics.percent,
+            "alert_title": alert_title, "now": utcnow,
+            "share_text": lambda row: statistics.percent(row[2]),
+            "day_label": lambda day: day.strftime("%d.%m.")}
+
+
+@bp.get("/report")
+def pilot_report():
+    period = _period()
+    figures = statistics.compute(db.session, period)
+    before = statistics.compute(db.session, period.before())
+    reports = db.session.execute(
+        select(VisitorReport.kind, VisitorReport.message, VisitorReport.created_at)
+        .where(VisitorReport.created_at >= _utc(period.first),
+               VisitorReport.created_at < _utc(period.last + timedelta(days=1)))
+        .order_by(VisitorReport.created_at)).all()
+    faults = statistics.fault_handling(db.session, period)
+    return render_template("staff/report.html", f=figures, before=before, period=period,
+                           reports=reports, faults=faults, title=_("Pilot report"), query=_query(),
+                           **_helpers())
+
+
+def _utc(day: date):
+    from datetime import time
+
+    from locker_app.services.timeutil import local_to_utc
+    return local_to_utc(day, time(0))
+
+
+TABLES = {
+    "loans-per-day": (lambda f: [_("Day"), _("Loans")], lambda f: f.per_day),
+    "loans-per-week": (lambda f: [_("Week"), _("Loans")], lambda f: f.per_week),
+    "utilisation-per-item": (lambda f: [_("Item"), _("Minutes lent"), _("Share of opening hours")],
+                             lambda f: f.per_item),
+    "utilisation-per-compartment": (lambda f: [_("Compartment"), _("Minutes lent"),
+                                               _("Share of opening hours")],
+                                    lambda f: f.per_compartment),
+    "refused-scans": (lambda f: [_("Reason"), _("Scans")], lambda f: f.refused),
+    "cabinet-events": (lambda f: [_("Cabinet"), _("Event"), _("Count")],
+                       lambda f: f.events_per_cabinet),
+    "summary": (lambda f: [_("Figure"), _("Value")], lambda f: statistics.summary_rows(f)),
+}
+
+
+@bp.get("/statistics/<name>.csv")
+def statistics_csv(name: str):
+    if name == "reservations":
+        return _reservations_csv()
+    if name not in TABLES:
+        abort(404)
+    figures = statistics.compute(db.session, _period())
+    header, rows = TABLES[name]
+    period = figures.period
+    return Response(to_csv(header(figures), rows(figures)), mimetype="text/csv",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="{name}-{period.first}-{period.last}.csv"'})
+
+
+def _reservations_csv():
+    """Every reservation of the period with its personal data: administrators only. Erased
+    data stays erased (the columns are empty)."""
+    if not current_user.is_admin:
+        abort(403)
+    period = _period()
+    query = (select(Reservation).where(Reservation.start_at >= _utc(period.first),
+                                       Reservation.start_at < _utc(period.last + timedelta(days=1)))
+             .order_by(Reservation.start_at))
+    rows = []
+    for r in db.session.scalars(query):
+        if period.item_type_id and r.item.item_type_id != period.item_type_id:
+            continue
+        if period.site_id and r.compartment.cabinet.site_id != period.site_id:
+            continue
+        phone = db.session.scalar(select(ReservationEvent.actor).where(
+            ReservationEvent.reservation_id == r.id, ReservationEvent.from_state.is_(None)))
+        rows.append([r.id, to_local(r.start_at).replace(tzinfo=None), to_local(r.end_at).replace(tzinfo=None),
+                     r.item.item_type.name("de"), r.item.label, r.compartment.number, r.state,
+                     "Telefon" if phone == "staff" else "online", r.visitor_name, r.email, r.phone])
+    from locker_app.staff.common import audit
+    audit("export_reservations", f"{period.first}..{period.last}", {"rows": len(rows)})
+    db.session.commit()
+    header = [_("Number"), _("Pickup"), _("Return by"), _("Item type"), _("Item"), _("Compartment"),
+              _("State"), _("Booked"), _("Name"), _("E-mail"), _("Phone")]
+    return Response(to_csv(header, rows), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="reservations-{period.first}-{period.last}.csv"'})
+

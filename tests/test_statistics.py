@@ -1,0 +1,232 @@
+"""Statistics from a hand-built history: known loans, a no-show, a late return, a loan across
+midnight and one across the autumn clock change; CSV read back in the German dialect; the
+open-data export merges small cells and carries nothing personal."""
+import csv
+import io
+import json
+from datetime import date, datetime, time, timedelta
+
+import pytest
+
+from locker_app.extensions import db
+from locker_app.models import (Controller, ControllerEvent, DailyUsage, Item, OpeningHours,
+                               Reservation, ReservationEvent)
+from locker_app.services import open_data, statistics, usage
+from locker_app.services.lifecycle import erase_personal_data
+from locker_app.services.timeutil import local_to_utc
+
+
+def at(day: str, clock: str) -> datetime:
+    """A local (Berlin) wall-clock time as naive UTC."""
+    return local_to_utc(date.fromisoformat(day), time.fromisoformat(clock))
+
+
+def make(item_id: int, start: datetime, end: datetime, *, created: datetime, picked=None,
+         returned=None, final=None, cancelled=None, actor="visitor", email=None, name="Gast"):
+    item = db.session.get(Item, item_id)
+    r = Reservation(item=item, compartment=item.compartment, start_at=start, end_at=end,
+                    pickup_until=min(end, start + timedelta(hours=1)), created_at=created, visitor_name=name, email=email,
+                    booked_with_email=email is not None, state="booked")
+    db.session.add(r)
+    db.session.flush()
+    db.session.add(ReservationEvent(reservation=r, from_state=None, to_state="booked", actor=actor,
+                                    cause="test", at=created))
+    steps = [("picked_up", picked), ("returned", returned), ("cancelled", cancelled)]
+    for state, moment in steps:
+        if moment is not None:
+            db.session.add(ReservationEvent(reservation=r, from_state=r.state, to_state=state,
+                                            actor="controller", cause="test", at=moment))
+            r.state = state
+    if final:
+        r.state = final
+    return r
+
+
+@pytest.fixture
+def history(app):
+    """Rollators are items 1-4, handcarts 5-8; the locker is open 08:00-20:00."""
+    with app.app_context():
+        for row in db.session.scalars(db.select(OpeningHours)):
+            row.opens, row.closes = time(8), time(20)
+        booked = at("2026-11-10", "09:00")
+        # Monday 16 November: a loan of 1:45 h and one overnight, back 30 minutes late.
+        make(1, at("2026-11-16", "10:00"), at("2026-11-16", "12:00"), created=booked,
+             picked=at("2026-11-16", "10:05"), returned=at("2026-11-16", "11:50"))
+        make(1, at("2026-11-16", "19:00"), at("2026-11-17", "09:00"), created=booked,
+             picked=at("2026-11-16", "19:00"), returned=at("2026-11-17", "09:30"), email="a@example.org")
+        # Tuesday: nobody came.
+        make(2, at("2026-11-17", "10:00"), at("2026-11-17", "11:00"), created=booked, final="no_show")
+        # A handcart booked by phone on Saturday, cancelled on Sunday a day ahead.
+        make(5, at("2026-11-16", "12:00"), at("2026-11-16", "13:00"), created=at("2026-11-14", "10:00"),
+             cancelled=at("2026-11-15", "12:00"), actor="staff")
+        # Across the clock change (25 October 2026: the night has 25 hours).
+        make(6, at("2026-10-24", "20:00"), at("2026-10-25", "10:00"), created=at("2026-10-20", "10:00"),
+             picked=at("2026-10-24", "20:00"), returned=at("2026-10-25", "08:00"))
+        controller = db.session.scalars(db.select(Controller)).first()
+        for n, (kind, detail) in enumerate([("scan_refused", {"reason": "too_early"}),
+                                            ("scan_refused", {"reason": "too_early"}),
+                                            ("scan_refused", {"reason": "not_a_code"}),
+                                            ("door_forced", {})]):
+            db.session.add(ControllerEvent(controller=controller, idempotency_key=f"k{n:08d}",
+                                           kind=kind, occurred_at=at("2026-11-16", "15:00"),
+                                           detail=json.dumps(detail)))
+        db.session.commit()
+        usage.rebuild(db.session, date(2026, 10, 20), date(2026, 11, 20), now=at("2026-11-21", "12:00"))
+    return app
+
+
+def figures(app, first, last, item_type_id=None):
+    with app.test_request_context():
+        return statistics.compute(db.session, statistics.Period(date.fromisoformat(first),
+                                                                date.fromisoformat(last),
+                                                                item_type_id=item_type_id))
+
+
+def test_loans_minutes_no_shows_and_late_returns_from_the_hand_built_history(history):
+    f = figures(history, "2026-11-16", "2026-11-17", item_type_id=1)
+    assert f.per_day == [(date(2026, 11, 16), 2), (date(2026, 11, 17), 0)]
+    assert (f.loans, f.loan_minutes, f.loan_minutes_max) == (2, 105 + 870, 870)
+    assert f.median_loan_minutes == 7 * 15 + 7  # the lower of two: the 1:45 h bucket
+    # Minutes lent per day: the overnight loan counts 5 h on Monday, 9:30 h on Tuesday.
+    with history.app_context():
+        lent = dict(db.session.execute(db.select(DailyUsage.day, DailyUsage.minutes_lent)
+                                       .where(DailyUsage.item_id == 1, DailyUsage.minutes_lent > 0)).all())
+    assert lent == {date(2026, 11, 16): 105 + 300, date(2026, 11, 17): 570}
+    assert (f.starts, f.no_shows) == (3, 1)
+    assert (f.due, f.overdue, f.late_minutes, f.late_minutes_max) == (2, 1, 30, 30)
+    # Open 12 h a day, 4 rollators, 2 days.
+    assert f.minutes_open == 720 * 4 * 2
+    assert f.utilisation == pytest.approx(975 / 5760)
+    assert f.per_item[0] == ("Rollator 1", 975, pytest.approx(975 / 1440))
+
+
+def test_the_clock_change_night_counts_its_25_hours(history):
+    with history.app_context():
+        lent = dict(db.session.execute(db.select(DailyUsage.day, DailyUsage.minutes_lent)
+                                       .where(DailyUsage.item_id == 6, DailyUsage.minutes_lent > 0)).all())
+    assert lent == {date(2026, 10, 24): 4 * 60, date(2026, 10, 25): 9 * 60}  # to 08:00, an hour more
+    f = figures(history, "2026-10-24", "2026-10-25")
+    assert f.loan_minutes == 13 * 60
+
+
+def test_bookings_by_phone_without_e_mail_and_cancellations(history):
+    f = figures(history, "2026-11-10", "2026-11-16")
+    assert (f.bookings, f.bookings_phone, f.bookings_without_email) == (4, 1, 3)
+    assert (f.cancellations, f.mean_cancel_lead_minutes) == (1, 24 * 60)
+    assert dict(f.refused) == {"too_early": 2, "not_a_code": 1}
+    assert f.events_per_cabinet == [("Schrank am Haupteingang", "door_forced", 1)]
+
+
+def test_an_erased_e_mail_still_counts_as_given(history):
+    with history.app_context():
+        erase_personal_data(db.session, at("2027-01-01", "00:00"), 30)
+        usage.rebuild(db.session, date(2026, 11, 10), date(2026, 11, 10), now=at("2027-01-01", "00:00"))
+    assert figures(history, "2026-11-10", "2026-11-10").bookings_without_email == 2
+
+
+def test_csv_opens_in_a_german_excel(history, admin_client):
+    response = admin_client.get("/staff/statistics/loans-per-day.csv?from=2026-11-16&to=2026-11-17&type=1")
+    body = response.data
+    assert body.startswith("\ufeff".encode())  # Excel reads UTF-8 with the mark
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="loans-per-day-2026-11-16')
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline=""), delimiter=";"))
+    assert rows == [["Tag", "Ausleihen"], ["16.11.2026", "2"], ["17.11.2026", "0"]]
+    items = list(csv.reader(io.StringIO(admin_client.get(
+        "/staff/statistics/utilisation-per-item.csv?from=2026-11-16&to=2026-11-17&type=1")
+        .data.decode("utf-8-sig"), newline=""), delimiter=";"))
+    assert items[1] == ["Rollator 1", "975", "0,68"]  # decimal comma
+
+
+def test_the_reservation_list_with_names_is_for_administrators_only(history, staff_client, admin_client):
+    assert staff_client.get("/staff/statistics/reservations.csv?from=2026-11-01&to=2026-11-30").status_code == 403
+    text = admin_client.get("/staff/statistics/reservations.csv?from=2026-11-01&to=2026-11-30").data.decode("utf-8-sig")
+    assert "a@example.org" in text and "Telefon" in text
+    with history.app_context():
+        erase_personal_data(db.session, at("2027-01-01", "00:00"), 30)
+    text = admin_client.get("/staff/statistics/reservations.csv?from=2026-11-01&to=2026-11-30").data.decode("utf-8-sig")
+    assert "a@example.org" not in text and "Gast" not in text  # erased stays erased
+
+
+def test_the_statistics_page_draws_charts_with_their_words_and_numbers(history, staff_client):
+    html = staff_client.get("/staff/statistics?from=2026-11-16&to=2026-11-17&type=1").get_data(as_text=True)
+    assert '<svg viewBox=' in html and 'role="img" aria-labelledby="loans-day-title"' in html
+    assert "2 Ausleihen in 2 Tagen" in html
+    assert "<caption class=\"visually-hidden\">Ausleihen pro Tag</caption>" in html
+    assert "16,9 %" in html  # utilisation
+    report = staff_client.get("/staff/report?from=2026-11-16&to=2026-11-17").get_data(as_text=True)
+    assert "Pilotbericht" in report and "Zeitraum davor" in report and "<details class=\"numbers\" open>" in report
+
+
+def test_open_data_merges_days_with_fewer_than_three_loans(app):
+    with app.app_context():
+        loans = {1: 1, 2: 1, 3: 2, 4: 5, 5: 1}
+        for day, count in loans.items():
+            db.session.add(DailyUsage(day=date(2026, 11, day), item_id=1, site_id=1, item_type_id=1,
+                                      cabinet_id=1, compartment=1, loans=count,
+                                      minutes_lent=60 * count, no_shows=0))
+        db.session.commit()
+    with app.test_request_context():
+        rows = open_data.rows(db.session, date(2026, 11, 1), date(2026, 11, 5))
+        document = json.loads(open_data.as_json(db.session, date(2026, 11, 1), date(2026, 11, 5)))
+    assert [(r["from"], r["to"], r["loans"]) for r in rows] == [
+        ("2026-11-01", "2026-11-03", 4), ("2026-11-04", "2026-11-05", 6)]
+    assert all(r["loans"] >= 3 for r in rows)
+    assert document["licence"]["id"] == "dl-de/by-2-0"
+    assert set(document["rows"][0]) == {"site", "item_type", "from", "to", "days", "loans",
+                                        "hours_lent", "no_shows"}
+
+
+def test_open_data_at_its_stable_address_and_as_a_command(history, client):
+    response = client.get("/open-data/nutzung.csv?from=2026-11-01&to=2026-11-30")
+    assert response.status_code == 200 and response.headers["Access-Control-Allow-Origin"] == "*"
+    text = response.get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows and {row["licence"] for row in rows} == {"dl-de/by-2-0"}
+    for needle in ("Gast", "a@example.org", "@"):
+        assert needle not in text
+    # Too few loans in the whole month for a type: its counts are withheld, not published.
+    handcarts = [row for row in rows if row["item_type"] == "bollerwagen"]
+    assert handcarts and all(row["loans"] == "" for row in handcarts)
+    result = history.test_cli_runner().invoke(args=["open-data", "--format", "json", "--from",
+                                                    "2026-11-01", "--to", "2026-11-30"])
+    assert result.exit_code == 0 and json.loads(result.output)["period"]["to"] == "2026-11-30"
+    assert client.get("/open-data/nutzung.xml").status_code == 404
+
+
+def test_the_rebuild_command_shows_its_progress(history):
+    result = history.test_cli_runner().invoke(args=["statistics", "rebuild", "--from", "2026-09-01",
+                                                    "--to", "2026-11-20"])
+    assert result.exit_code == 0
+    assert "81/81 days" in result.output
+
+
+def test_statistics_and_report_pages_pass_axe_at_360_px(history, live_server, browser):
+    from tests.axe import violations
+    from tests.conftest import make_account, no_sideways_scrolling, screenshot
+    from tests.test_staff_browser import log_in
+    make_account(history, "admin", "admin")
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="de-DE")
+    page = context.new_page()
+    try:
+        log_in(page, live_server)
+        for name, path in (("statistics", "/staff/statistics?from=2026-11-16&to=2026-11-17"),
+                           ("statistics-year", "/staff/statistics?from=2025-11-21&to=2026-11-20"),
+                           ("report", "/staff/report?from=2026-11-16&to=2026-11-17")):
+            page.goto(live_server + path)
+            page.locator("details.numbers summary").first.click()  # a table opened, too
+            assert violations(page) == [], name
+            assert no_sideways_scrolling(page), name
+            screenshot(page, f"staff-{name}")
+        assert page.locator("svg[role=img]").count() >= 3
+        page.emulate_media(media="print")
+        assert not page.locator(".staff-nav").is_visible()  # the report prints without the menu
+    finally:
+        context.close()
+
+
+def test_a_cell_a_spreadsheet_would_run_is_written_as_text():
+    from locker_app.services.csv_export import to_csv
+    text = to_csv(["Name", "Wert"], [["=HYPERLINK(\"http://x\")", -1.5], ["@SUM(A1)", "-3"]]).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    assert rows[1] == ["'=HYPERLINK(\"http://x\")", "-1,50"]
+    assert rows[2] == ["'@SUM(A1)", "-3"]
