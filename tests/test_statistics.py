@@ -230,3 +230,10 @@ def test_a_cell_a_spreadsheet_would_run_is_written_as_text():
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
     assert rows[1] == ["'=HYPERLINK(\"http://x\")", "-1,50"]
     assert rows[2] == ["'@SUM(A1)", "-3"]
+
+
+def test_the_pilot_report_as_pdf(history, staff_client):
+    response = staff_client.get("/staff/report.pdf?from=2026-11-16&to=2026-11-17")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.data.startswith(b"%PDF-") and len(response.data) > 5000
+    assert 'filename="pilotbericht-2026-11-16-2026-11-17.pdf"' in response.headers["Content-Disposition"]

@@ -79,6 +79,41 @@ def pilot_report():
                            **_helpers())
 
 
+@bp.get("/report.pdf")
+def pilot_report_pdf():
+    """The same page as a PDF, made by WeasyPrint (no browser). Without the Pango library on
+    the server there is no PDF; the page says so and the report prints from the browser."""
+    try:
+        import weasyprint
+    except (ImportError, OSError) as error:
+        return render_template("error.html", code=503, message=_(
+            "This server cannot make PDF files (%(why)s). Please print the report page "
+            "instead.", why=str(error)[:80])), 503
+    html = pilot_report()
+    period = _period()
+    pdf = weasyprint.HTML(string=html, base_url=request.url_root, url_fetcher=_static_only,
+                          media_type="print").write_pdf()
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="pilotbericht-{period.first}-{period.last}.pdf"'})
+
+
+def _static_only(url: str) -> dict:
+    """Our own stylesheet from disk; nothing is fetched from the network."""
+    import mimetypes
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from flask import current_app
+    path = urlsplit(url).path
+    if not path.startswith("/static/"):
+        raise ValueError(f"not fetched for the PDF: {url}")
+    folder = Path(current_app.static_folder).resolve()
+    file = (folder / path[len("/static/"):]).resolve()
+    if folder not in file.parents or not file.is_file():
+        raise ValueError(f"not a static file: {url}")
+    return {"string": file.read_bytes(), "mime_type": mimetypes.guess_type(file.name)[0]}
+
+
 def _utc(day: date):
     from datetime import time
 
