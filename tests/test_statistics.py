@@ -237,3 +237,18 @@ def test_the_pilot_report_as_pdf(history, staff_client):
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert response.data.startswith(b"%PDF-") and len(response.data) > 5000
     assert 'filename="pilotbericht-2026-11-16-2026-11-17.pdf"' in response.headers["Content-Disposition"]
+
+
+def test_aggregates_and_figures_on_sqlite_and_postgresql(any_app):
+    with any_app.app_context():
+        booked = at("2026-11-10", "09:00")
+        make(1, at("2026-11-16", "19:00"), at("2026-11-17", "09:00"), created=booked,
+             picked=at("2026-11-16", "19:00"), returned=at("2026-11-17", "09:30"))
+        db.session.commit()
+        assert usage.rebuild(db.session, date(2026, 11, 10), date(2026, 11, 20),
+                             now=at("2026-11-21", "12:00")) >= 2
+    f = figures(any_app, "2026-11-16", "2026-11-17")
+    assert (f.loans, f.loan_minutes, f.overdue, f.late_minutes) == (1, 870, 1, 30)
+    with any_app.test_request_context():
+        rows = open_data.rows(db.session, date(2026, 11, 16), date(2026, 11, 17))
+    assert rows[0]["loans"] is None  # one loan: withheld
