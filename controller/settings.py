@@ -28,6 +28,8 @@ class Settings:
     sync_interval: float = 10.0
     http_timeout: float = 5.0
     max_backoff: float = 60.0
+    # The longest pause between attempts to reach an unreachable server (outbox, commands).
+    server_retry_max: float = 4.0
     scanner_max_line: int = 512
     scanner_debounce: float = 1.0
     # Bytes without an end of line, quiet this long, are dropped (and reported).

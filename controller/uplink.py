@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import random
 import threading
 import time
 from datetime import datetime
@@ -15,6 +16,14 @@ logger = logging.getLogger(__name__)
 
 class ServerError(Exception):
     pass
+
+
+def retry_pause(failures: int, cap: float, rng=random.random) -> float:
+    """Seconds before the next attempt after ``failures`` in a row: 1, 2, 4 ... at most
+    ``cap``, less a random quarter so many cabinets do not knock in step. The cap is short
+    (4 s): a server that comes back gets the backlog within seconds (it waited out 32 s
+    before); an unreachable server costs one refused connection per cabinet per few seconds."""
+    return min(2.0 ** max(failures - 1, 0), cap) * (1 - 0.25 * rng())
 
 
 class Unauthorized(ServerError):
@@ -121,7 +130,7 @@ class Uplink:
 
     # Outbox and sync --------------------------------------------------------------------------
     def run(self, stop) -> None:
-        backoff = first_backoff = min(1.0, self.settings.max_backoff)
+        failures = 0
         next_sync = 0.0
         while not stop.is_set():
             try:
@@ -131,15 +140,18 @@ class Uplink:
                     self.sync(stop)
                     next_sync = time.monotonic() + self.settings.sync_interval
                 self._reachable()
-                backoff = first_backoff
+                failures = 0
                 self._wake.wait(max(0.0, next_sync - time.monotonic()))
                 self._wake.clear()
             except ServerError as error:
-                level = logging.ERROR if isinstance(error, Unauthorized) else logging.WARNING
-                logger.log(level, "%s; events are kept, retrying in %.0f s", error, backoff)
+                failures += 1
+                refused = isinstance(error, Unauthorized)  # asking again soon helps nothing
+                pause = retry_pause(failures, self.settings.max_backoff if refused
+                                    else self.settings.server_retry_max)
+                logger.log(logging.ERROR if refused else logging.WARNING,
+                           "%s; events are kept, retrying in %.1f s", error, pause)
                 self._unreachable()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, self.settings.max_backoff)
+                stop.wait(pause)
 
     def _reachable(self) -> None:
         self.controller.server_reachable.set()
@@ -183,7 +195,7 @@ class Uplink:
 
     # Remote commands -----------------------------------------------------------------------------
     def run_commands(self, stop) -> None:
-        backoff = 1.0
+        failures = 0
         while not stop.is_set():
             if not self.controller.synced.wait(0.5):
                 continue
@@ -191,10 +203,12 @@ class Uplink:
                 answer = self.client.commands(self.store.last_command_seq(), self.settings.command_wait)
             except ServerError as error:
                 logger.debug("commands: %s", error)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, self.settings.max_backoff)
+                failures += 1
+                stop.wait(retry_pause(failures, self.settings.max_backoff
+                                      if isinstance(error, Unauthorized)
+                                      else self.settings.server_retry_max))
                 continue
-            backoff = 1.0
+            failures = 0
             for command in answer.get("commands", []):
                 if stop.is_set():
                     return
