@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import qrcode
 import qrcode.image.svg
@@ -146,7 +147,10 @@ def _public_url(reservation) -> str:
     return reservation_url(reservation, request.url_root)
 
 
+@lru_cache(maxsize=256)
 def _qr_svg(data: str) -> str:
+    """The QR as SVG, made once per link and process (drawing it was 80 % of a reservation
+    page's time); kept by the link itself, so a changed link is drawn anew."""
     image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=4)  # 4 modules: the quiet zone
     buffer = io.BytesIO()
     image.save(buffer)

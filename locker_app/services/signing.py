@@ -23,15 +23,31 @@ def _key_dir() -> Path:
     return Path(current_app.config["SIGNING_KEY_DIR"])
 
 
+# Keys parsed once per process and kept while the folder's key files stay the same (names,
+# sizes, change times): a booking no longer reads and parses every key file. A rotation
+# (a new file, a removed one) is seen at the next call.
+_loaded: dict[str, tuple[tuple, dict[int, Ed25519PrivateKey]]] = {}
+
+
 def load_private_keys(directory: Path | None = None) -> dict[int, Ed25519PrivateKey]:
     directory = directory or _key_dir()
-    keys = {}
-    if directory.is_dir():
-        for path in directory.iterdir():
-            match = _KEY_FILE.fullmatch(path.name)
-            if match and int(match.group(1)) <= 255:
-                keys[int(match.group(1))] = signed_code.private_key_from_pem(path.read_bytes())
-    return keys
+    if not directory.is_dir():
+        return {}
+    files = []
+    for path in directory.iterdir():
+        match = _KEY_FILE.fullmatch(path.name)
+        if match and int(match.group(1)) <= 255:
+            stat = path.stat()
+            files.append((path.name, stat.st_mtime_ns, stat.st_size))
+    listing = tuple(sorted(files))
+    cached = _loaded.get(str(directory))
+    if cached is not None and cached[0] == listing:
+        return dict(cached[1])
+    keys = {int(_KEY_FILE.fullmatch(name).group(1)):
+            signed_code.private_key_from_pem((directory / name).read_bytes())
+            for name, _, _ in listing}
+    _loaded[str(directory)] = (listing, keys)
+    return dict(keys)
 
 
 def create_key(directory: Path | None = None) -> int:
