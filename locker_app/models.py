@@ -159,8 +159,9 @@ class Reservation(db.Model):
         CheckConstraint("pickup_until > start_at AND pickup_until <= end_at", name="pickup_window"),
         CheckConstraint("state IN ('booked', 'picked_up', 'returned', 'cancelled', 'no_show', "
                         "'overdue')", name="state"),
-        # The statistics' daily rebuild reads the reservations ending from a date on.
+        # The statistics' daily rebuild: reservations ending from a date on, and those out now.
         Index("ix_reservation_end", "end_at"),
+        Index("ix_reservation_state", "state"),
         Index("ix_reservation_item_window", "item_id", "start_at", "end_at"),
         Index("ix_reservation_person_key", "person_key", "end_at"),
         Index("ix_reservation_client_key", "client_key", "end_at"),
@@ -182,6 +183,8 @@ class ReservationEvent(db.Model):
     actor: Mapped[str] = mapped_column(String(16))  # visitor, staff, controller, scheduler
     cause: Mapped[str] = mapped_column(String(200))
     reservation: Mapped[Reservation] = relationship(back_populates="events")
+    # The statistics' daily rebuild finds what happened on a day by this.
+    __table_args__ = (Index("ix_reservation_event_at", "at"),)
 
 
 class Controller(db.Model):

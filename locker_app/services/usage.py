@@ -41,18 +41,28 @@ def rebuild(session: Session, first: date, last: date, now: datetime | None = No
     now = now or utcnow()
     start, _ = _day_bounds(first)
     _, end = _day_bounds(last)
-    # Reservations that touch the range in any way: made, due, picked up, returned or
-    # cancelled in it, or out across it. Made before its end and not ended long before its
-    # start (a loan lasts days at most; look back generously): found by the end_at index.
-    # A reservation made or cancelled in the range starts at most the longest "days ahead"
-    # of any rule after it.
-    lookback = start - timedelta(days=60)
+    # Reservations that touch the range: something happened to them in it (made, picked up,
+    # returned, cancelled, not picked up: their events, by the index on the event time), they
+    # were due in it (start or end; by the end_at index, bounded by the longest "days ahead"
+    # of any rule), or they are out now (by the state index). Not found: a loan returned more
+    # than two days late, after the range, that was out across all of it; the scheduler
+    # counted its days while it was out, only a later rebuild of those days misses it.
     ahead = timedelta(days=(session.scalar(select(func.max(BookingRule.max_days_ahead))) or 30) + 1)
-    reservations = session.execute(
-        select(Reservation.id, Reservation.item_id, Reservation.created_at, Reservation.start_at,
-               Reservation.end_at, Reservation.state, Reservation.booked_with_email)
-        .where(Reservation.end_at >= lookback, Reservation.start_at < end + ahead,
-               Reservation.created_at < end)).all()
+    touched = select(ReservationEvent.reservation_id).where(
+        ReservationEvent.at >= start, ReservationEvent.at < end)
+    due = select(Reservation.id).where(Reservation.end_at >= start - timedelta(days=2),
+                                       Reservation.start_at < end + ahead,
+                                       Reservation.created_at < end)
+    out = select(Reservation.id).where(Reservation.state.in_((S.PICKED_UP, S.OVERDUE)),
+                                       Reservation.start_at < end)
+    wanted = set(session.scalars(touched)) | set(session.scalars(due)) | set(session.scalars(out))
+    reservations = []
+    ordered = sorted(wanted)
+    for chunk in range(0, len(ordered), 5000):
+        reservations += session.execute(
+            select(Reservation.id, Reservation.item_id, Reservation.created_at, Reservation.start_at,
+                   Reservation.end_at, Reservation.state, Reservation.booked_with_email)
+            .where(Reservation.id.in_(ordered[chunk:chunk + 5000]))).all()
     ids = [r.id for r in reservations]
     moments: dict[int, dict[str, datetime]] = defaultdict(dict)
     first_actor: dict[int, str] = {}

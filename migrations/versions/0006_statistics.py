@@ -72,10 +72,14 @@ def upgrade():
                                            server_default=sa.text('false'), nullable=False))
     op.execute("UPDATE reservation SET booked_with_email = (email IS NOT NULL)")
     op.create_index('ix_reservation_end', 'reservation', ['end_at'], unique=False)
+    op.create_index('ix_reservation_state', 'reservation', ['state'], unique=False)
+    op.create_index('ix_reservation_event_at', 'reservation_event', ['at'], unique=False)
 
 
 
 def downgrade():
+    op.drop_index('ix_reservation_event_at', table_name='reservation_event')
+    op.drop_index('ix_reservation_state', table_name='reservation')
     op.drop_index('ix_reservation_end', table_name='reservation')
     op.drop_column('reservation', 'booked_with_email')
 
