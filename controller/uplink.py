@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import random
 import threading
 import time
 from datetime import datetime
@@ -18,12 +17,11 @@ class ServerError(Exception):
     pass
 
 
-def retry_pause(failures: int, cap: float, rng=random.random) -> float:
-    """Seconds before the next attempt after ``failures`` in a row: 1, 2, 4 ... at most
-    ``cap``, less a random quarter so many cabinets do not knock in step. The cap is short
-    (4 s): a server that comes back gets the backlog within seconds (it waited out 32 s
-    before); an unreachable server costs one refused connection per cabinet per few seconds."""
-    return min(2.0 ** max(failures - 1, 0), cap) * (1 - 0.25 * rng())
+def retry_cap(settings, refused: bool = False) -> float:
+    """The longest pause before asking the server again: short (``server_retry_max``, 4 s)
+    while it is unreachable, so a server that comes back gets the backlog within seconds
+    (it waited out a 32 s back-off before); ``max_backoff`` when it refused our token."""
+    return settings.max_backoff if refused else min(settings.server_retry_max, settings.max_backoff)
 
 
 class Unauthorized(ServerError):
@@ -130,7 +128,7 @@ class Uplink:
 
     # Outbox and sync --------------------------------------------------------------------------
     def run(self, stop) -> None:
-        failures = 0
+        backoff = first_backoff = min(1.0, self.settings.max_backoff)
         next_sync = 0.0
         while not stop.is_set():
             try:
@@ -140,18 +138,15 @@ class Uplink:
                     self.sync(stop)
                     next_sync = time.monotonic() + self.settings.sync_interval
                 self._reachable()
-                failures = 0
+                backoff = first_backoff
                 self._wake.wait(max(0.0, next_sync - time.monotonic()))
                 self._wake.clear()
             except ServerError as error:
-                failures += 1
-                refused = isinstance(error, Unauthorized)  # asking again soon helps nothing
-                pause = retry_pause(failures, self.settings.max_backoff if refused
-                                    else self.settings.server_retry_max)
-                logger.log(logging.ERROR if refused else logging.WARNING,
-                           "%s; events are kept, retrying in %.1f s", error, pause)
+                level = logging.ERROR if isinstance(error, Unauthorized) else logging.WARNING
+                logger.log(level, "%s; events are kept, retrying in %.1f s", error, backoff)
                 self._unreachable()
-                stop.wait(pause)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, retry_cap(self.settings, isinstance(error, Unauthorized)))
 
     def _reachable(self) -> None:
         self.controller.server_reachable.set()
@@ -195,7 +190,7 @@ class Uplink:
 
     # Remote commands -----------------------------------------------------------------------------
     def run_commands(self, stop) -> None:
-        failures = 0
+        backoff = 1.0
         while not stop.is_set():
             if not self.controller.synced.wait(0.5):
                 continue
@@ -203,12 +198,10 @@ class Uplink:
                 answer = self.client.commands(self.store.last_command_seq(), self.settings.command_wait)
             except ServerError as error:
                 logger.debug("commands: %s", error)
-                failures += 1
-                stop.wait(retry_pause(failures, self.settings.max_backoff
-                                      if isinstance(error, Unauthorized)
-                                      else self.settings.server_retry_max))
+                stop.wait(backoff)
+                backoff = min(backoff * 2, retry_cap(self.settings, isinstance(error, Unauthorized)))
                 continue
-            failures = 0
+            backoff = 1.0
             for command in answer.get("commands", []):
                 if stop.is_set():
                     return

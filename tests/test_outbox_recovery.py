@@ -10,11 +10,12 @@ from controller.service import LockerController
 from tests.conftest import controller_settings, wait_until
 
 
-def test_the_pause_grows_but_stays_short_for_an_unreachable_server():
-    from controller.uplink import retry_pause
-    assert [retry_pause(n, 4.0, rng=lambda: 0.0) for n in range(1, 8)] == [1, 2, 4, 4, 4, 4, 4]
-    assert retry_pause(10, 4.0, rng=lambda: 1.0) == 3.0  # less a random quarter
-    assert retry_pause(10, 60.0, rng=lambda: 0.0) == 60.0  # a refused token waits long
+def test_the_pause_stays_short_for_an_unreachable_server():
+    from controller.settings import Settings
+    from controller.uplink import retry_cap
+    assert retry_cap(Settings()) == 4.0
+    assert retry_cap(Settings(), refused=True) == 60.0  # a refused token: asking soon helps nothing
+    assert retry_cap(Settings(max_backoff=0.5)) == 0.5
 
 
 class Server:
