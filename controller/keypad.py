@@ -44,17 +44,20 @@ class Keypad:
                 return controller.act_on(Decision(False, "keypad_locked"), source="keypad")
             if line.strip().upper().startswith(DEFECT_KEY):
                 return self._defect(digits, now)
-            salt = controller.store.setting("code_salt")
-            if not 6 <= len(digits) <= 8 or not salt:
-                local = None
-            else:
-                local = controller.store.reservation_by_code_hash(hash_numeric_code(digits, salt))
+            local = self._look_up(digits, now)
             decision = decide_numeric(local, now, self.controller.store.compartment_taken)
-            if local is None:
-                self._wrong(now)
-            else:
-                self.wrong_in_a_row = self.lockouts = 0
         return controller.act_on(decision, source="keypad")
+
+    def _look_up(self, digits: str, now: datetime):
+        """The synced reservation with this numeric code; a wrong code counts toward the lock."""
+        salt = self.controller.store.setting("code_salt")
+        local = self.controller.store.reservation_by_code_hash(hash_numeric_code(digits, salt)) \
+            if salt and 6 <= len(digits) <= 8 else None
+        if local is None:
+            self._wrong(now)
+        else:
+            self.wrong_in_a_row = self.lockouts = 0
+        return local
 
     def _defect(self, digits: str, now: datetime) -> Decision:
         """D alone: the return just made here; D and a number: an item still out."""
@@ -66,13 +69,9 @@ class Keypad:
                 return Decision(False, "defect_without_return")
             reservation_id, compartment = last[0], last[1]
         else:
-            salt = controller.store.setting("code_salt")
-            local = controller.store.reservation_by_code_hash(hash_numeric_code(digits, salt)) \
-                if salt and 6 <= len(digits) <= 8 else None
+            local = self._look_up(digits, now)
             if local is None:
-                self._wrong(now)
                 return controller.act_on(Decision(False, "unknown_code"), source="keypad")
-            self.wrong_in_a_row = self.lockouts = 0
             if not {local.server_state, local.local_state} & {"picked_up", "overdue", "returned"}:
                 controller.display.show("defect_how", tone="no")
                 return Decision(False, "defect_before_pickup", local.id, local.compartment)
