@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 import signed_code
-from locker_app.models import (Cabinet, Compartment, Item, ItemType, OutgoingMail, Reservation,
-                               ReservationEvent, ReservationState, Site, utcnow)
+from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType, OutgoingMail,
+                               Reservation, ReservationEvent, ReservationState, Site, utcnow)
 from locker_app.services import numeric_codes, rules, signing
 from locker_app.services.errors import DomainError, NotFound, SoldOut
 
@@ -171,6 +171,21 @@ def _serialise_allocation(session: Session, site: Site, item_type: ItemType) -> 
                            {"site": site.id, "kind": item_type.id})
 
 
+def _checked_request(session: Session, site: Site, item_type: ItemType, start: datetime,
+                     end: datetime, name: str | None, email: str | None, person: Person | None,
+                     now: datetime, grace_minutes: int) -> tuple[str, str | None, Person, BookingRule]:
+    """The checks before any item is chosen: name, address, the window against the rules.
+    Returns the cleaned name and address, the person (with that address) and the rule."""
+    name = clean_name(name)
+    email = clean_email(email)
+    person = person or Person()
+    person = Person(email or person.email, person.reservation_ids, person.client_key,
+                    person.client_limit)
+    rule = rules.rule_for(session, site, item_type)
+    rules.check_window(session, site, item_type, rule, start, end, now, grace_minutes=grace_minutes)
+    return name, email, person, rule
+
+
 def check_booking(session: Session, *, site: Site, item_type: ItemType, start: datetime,
                   end: datetime, name: str | None, email: str | None,
                   person: Person | None = None, now: datetime | None = None,
@@ -178,13 +193,8 @@ def check_booking(session: Session, *, site: Site, item_type: ItemType, start: d
     """What ``create_reservation`` would refuse, without booking (the check-your-answers
     step); the booking itself checks again."""
     now = now or utcnow()
-    clean_name(name)
-    email = clean_email(email)
-    person = person or Person()
-    person = Person(email or person.email, person.reservation_ids, person.client_key,
-                    person.client_limit)
-    rule = rules.rule_for(session, site, item_type)
-    rules.check_window(session, site, item_type, rule, start, end, now, grace_minutes=grace_minutes)
+    _, _, person, rule = _checked_request(session, site, item_type, start, end, name, email,
+                                          person, now, grace_minutes)
     rules.check_person(rule, item_type, _persons_windows(session, site, item_type, person, now),
                        start, end)
     _check_client(session, person, now)
@@ -209,13 +219,8 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
     database has the last word on overlaps; losing a race means trying the next item.
     """
     now = now or utcnow()
-    name = clean_name(name)
-    email = clean_email(email)
-    person = person or Person()
-    person = Person(email or person.email, person.reservation_ids, person.client_key,
-                    person.client_limit)
-    rule = rules.rule_for(session, site, item_type)
-    rules.check_window(session, site, item_type, rule, start, end, now, grace_minutes=grace_minutes)
+    name, email, person, rule = _checked_request(session, site, item_type, start, end, name,
+                                                 email, person, now, grace_minutes)
     sold_out = _sold_out(item_type)
     for attempt in range(ALLOCATION_ATTEMPTS):
         try:
