@@ -64,14 +64,9 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     from locker_app.limits import register_limits
     register_limits(app)
 
-    from locker_app.services.timeutil import to_local
+    from locker_app.services.timeutil import clock_text, to_local
     app.jinja_env.globals["to_local"] = to_local  # macros see globals, not the context
-
-    @app.template_filter("clock")
-    def clock(moment) -> str:
-        """A time of day as visitors read it: "11:00 Uhr" in German, "11:00" in English."""
-        from flask_babel import get_locale
-        return f"{moment:%H:%M} Uhr" if str(get_locale() or "de") == "de" else f"{moment:%H:%M}"
+    app.jinja_env.filters["clock"] = clock_text
 
     @app.context_processor
     def page_language():

@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from flask_babel import format_date, get_locale, gettext as _, ngettext
+from flask_babel import format_date, gettext as _, ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from locker_app.models import BookingRule, Item, ItemType, Reservation, ReservationState, Site
 from locker_app.services import rules
 from locker_app.services.reservations import _site_items
-from locker_app.services.timeutil import local_to_utc, to_local
+from locker_app.services.timeutil import clock_text, local_to_utc, to_local
 
 
 
@@ -30,14 +30,9 @@ class DayFree:
             return _("%(day)s: closed", day=self.label)
         if not self.ranges:
             return _("%(day)s: fully booked", day=self.label)
-        spans = [_("%(start)s to %(end)s", start=f"{a:%H:%M}", end=_clock(b)) for a, b in self.ranges]
+        spans = [_("%(start)s to %(end)s", start=f"{a:%H:%M}", end=clock_text(b)) for a, b in self.ranges]
         return _("%(day)s: free from %(spans)s", day=self.label,
                  spans=_(" and from ").join(spans))
-
-
-def _clock(moment: time) -> str:
-    """11:00 Uhr in German, 11:00 in English."""
-    return f"{moment:%H:%M} Uhr" if str(get_locale() or "de") == "de" else f"{moment:%H:%M}"
 
 
 def rules_sentence(session: Session, site: Site, item_type: ItemType, rule: BookingRule,

@@ -55,3 +55,9 @@ def wall_minutes(start_utc: datetime, end_utc: datetime, zone: ZoneInfo = BERLIN
     start = to_local(start_utc, zone).replace(tzinfo=None)
     end = to_local(end_utc, zone).replace(tzinfo=None)
     return int((end - start).total_seconds() // 60)
+
+
+def clock_text(moment) -> str:
+    """A time of day as visitors read it: "11:00 Uhr" in German, "11:00" in English."""
+    from flask_babel import get_locale
+    return f"{moment:%H:%M} Uhr" if str(get_locale() or "de") == "de" else f"{moment:%H:%M}"
