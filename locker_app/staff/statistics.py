@@ -9,7 +9,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from locker_app.extensions import db
-from locker_app.models import Reservation, ReservationEvent, Site, VisitorReport, utcnow
+from locker_app.models import (Cabinet, Compartment, Item, ItemType, Reservation, ReservationEvent,
+                               Site, VisitorReport, utcnow)
 from locker_app.services import statistics
 from locker_app.services.csv_export import to_csv
 from locker_app.services.timeutil import to_local
@@ -156,20 +157,28 @@ def _reservations_csv():
     if not current_user.is_admin:
         abort(403)
     period = _period()
-    query = (select(Reservation).where(Reservation.start_at >= _utc(period.first),
-                                       Reservation.start_at < _utc(period.last + timedelta(days=1)))
+    # One statement for the whole list (it read the booking event and the item, compartment
+    # and cabinet of each row with queries of their own, and filtered in Python).
+    query = (select(Reservation.id, Reservation.start_at, Reservation.end_at, ItemType.name_de,
+                    Item.label, Compartment.number, Reservation.state, ReservationEvent.actor,
+                    Reservation.visitor_name, Reservation.email, Reservation.phone)
+             .join(Item, Reservation.item_id == Item.id)
+             .join(ItemType, Item.item_type_id == ItemType.id)
+             .join(Compartment, Reservation.compartment_id == Compartment.id)
+             .join(Cabinet, Compartment.cabinet_id == Cabinet.id)
+             .outerjoin(ReservationEvent, (ReservationEvent.reservation_id == Reservation.id)
+                        & ReservationEvent.from_state.is_(None))
+             .where(Reservation.start_at >= _utc(period.first),
+                    Reservation.start_at < _utc(period.last + timedelta(days=1)))
              .order_by(Reservation.start_at))
-    rows = []
-    for r in db.session.scalars(query):
-        if period.item_type_id and r.item.item_type_id != period.item_type_id:
-            continue
-        if period.site_id and r.compartment.cabinet.site_id != period.site_id:
-            continue
-        phone = db.session.scalar(select(ReservationEvent.actor).where(
-            ReservationEvent.reservation_id == r.id, ReservationEvent.from_state.is_(None)))
-        rows.append([r.id, to_local(r.start_at).replace(tzinfo=None), to_local(r.end_at).replace(tzinfo=None),
-                     r.item.item_type.name("de"), r.item.label, r.compartment.number, r.state,
-                     "Telefon" if phone == "staff" else "online", r.visitor_name, r.email, r.phone])
+    if period.item_type_id:
+        query = query.where(Item.item_type_id == period.item_type_id)
+    if period.site_id:
+        query = query.where(Cabinet.site_id == period.site_id)
+    rows = [[rid, to_local(start).replace(tzinfo=None), to_local(end).replace(tzinfo=None), kind,
+             label, number, state, "Telefon" if actor == "staff" else "online", name, email, phone]
+            for rid, start, end, kind, label, number, state, actor, name, email, phone
+            in db.session.execute(query)]
     from locker_app.staff.common import audit
     audit("export_reservations", f"{period.first}..{period.last}", {"rows": len(rows)})
     db.session.commit()
