@@ -149,11 +149,12 @@ def compute(session: Session, period: Period) -> Figures:
         weeks[f"{year}-W{week:02d}"] = weeks.get(f"{year}-W{week:02d}", 0) + loans
     figures.per_week = list(weeks.items())
 
-    open_minutes, items_open = _open_minutes(session, period)
-    figures.minutes_open = sum(open_minutes.get(site, 0) * count for site, count in items_open.items())
+    open_minutes = _open_minutes(session, period)
+    items = _items(session, period)
+    figures.minutes_open = sum(open_minutes.get(site_id, 0) for _, _, site_id in items)
     lent_by_item = dict(session.execute(select(DailyUsage.item_id, func.sum(DailyUsage.minutes_lent))
                                         .where(*where).group_by(DailyUsage.item_id)).all())
-    for item_id, label, site_id in _items(session, period):
+    for item_id, label, site_id in items:
         minutes = int(lent_by_item.get(item_id, 0))
         possible = open_minutes.get(site_id, 0)
         figures.per_item.append((label, minutes, minutes / possible if possible else 0.0))
@@ -191,8 +192,8 @@ def _items(session: Session, period: Period) -> list[tuple[int, str, int]]:
     return list(session.execute(query.where(Item.retired_at.is_(None))).all())
 
 
-def _open_minutes(session: Session, period: Period) -> tuple[dict[int, int], dict[int, int]]:
-    """Per site: minutes open in the period; and how many items it has (of the type)."""
+def _open_minutes(session: Session, period: Period) -> dict[int, int]:
+    """Per site: minutes open in the period."""
     def length(opens, closes) -> int:
         return (datetime.combine(date.min, closes) - datetime.combine(date.min, opens)).seconds // 60
     site_ids = session.scalars(select(Site.id).where(
@@ -209,10 +210,7 @@ def _open_minutes(session: Session, period: Period) -> tuple[dict[int, int], dic
         minutes[site_id] = sum(
             special.get(day, weekly.get(day.weekday(), 0))
             for day in (period.first + timedelta(days=n) for n in range(period.days)))
-    items = defaultdict(int)
-    for _, _, site_id in _items(session, period):
-        items[site_id] += 1
-    return minutes, dict(items)
+    return minutes
 
 
 def item_types(session: Session) -> list[ItemType]:
