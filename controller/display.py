@@ -66,6 +66,11 @@ def tone_wav(kind: str) -> bytes:
     return buffer.getvalue()
 
 
+def _locale_of(local) -> str:
+    """The language the reservation was made in; German when unknown."""
+    return (local.locale if local else None) or "de"
+
+
 class Display:
     def __init__(self, controller) -> None:
         self.controller = controller
@@ -125,8 +130,8 @@ class Display:
     def _refused(self, reason: str, reservation_id: int | None) -> None:
         key = REFUSAL_MESSAGES.get(reason, "not_readable")
         params: dict = {}
+        local = self.controller.store.reservation(reservation_id) if reservation_id else None
         if key == "too_early":
-            local = self.controller.store.reservation(reservation_id) if reservation_id else None
             if local is None or not local.valid_from:
                 key = "not_ready"
             else:
@@ -135,13 +140,11 @@ class Display:
         elif key == "keypad_locked":
             until = self.controller.keypad.locked_until
             params["time"] = self.local_time(until) if until else "--:--"
-        self.show(key, locale=self._locale(reservation_id), tone="no", **params)
+        self.show(key, locale=_locale_of(local), tone="no", **params)
 
     def _locale(self, reservation_id: int | None) -> str:
-        if reservation_id is None:
-            return "de"
-        local = self.controller.store.reservation(reservation_id)
-        return (local.locale if local else None) or "de"
+        return _locale_of(self.controller.store.reservation(reservation_id)
+                          if reservation_id is not None else None)
 
     def local_time(self, moment: datetime) -> str:
         try:
