@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from locker_app.models import (Cabinet, DailyEvents, DailyUsage, Item, ItemType, OpeningHours, Site,
                                SpecialDay)
+from locker_app.services.timeutil import local_to_utc
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ class Period:
     @property
     def days(self) -> int:
         return (self.last - self.first).days + 1
+
+    def utc_bounds(self) -> tuple[datetime, datetime]:
+        """The period's first and last local day as [start, end) in naive UTC."""
+        return (local_to_utc(self.first, time(0)),
+                local_to_utc(self.last + timedelta(days=1), time(0)))
 
     def before(self) -> "Period":
         """The period of the same length just before, for the comparison."""
@@ -255,10 +261,7 @@ def fault_handling(session: Session, period: Period) -> list[tuple[str, int, int
     until staff acknowledged them."""
     from locker_app.models import Controller, ControllerEvent
     from locker_app.services.controllers import ALERTS
-    from locker_app.services.timeutil import local_to_utc
-    from datetime import time as clock
-    start = local_to_utc(period.first, clock(0))
-    end = local_to_utc(period.last + timedelta(days=1), clock(0))
+    start, end = period.utc_bounds()
     query = (select(ControllerEvent.kind, ControllerEvent.occurred_at, ControllerEvent.acknowledged_at)
              .where(ControllerEvent.kind.in_(list(ALERTS)), ControllerEvent.occurred_at >= start,
                     ControllerEvent.occurred_at < end))

@@ -69,10 +69,10 @@ def pilot_report():
     period = _period()
     figures = statistics.compute(db.session, period)
     before = statistics.compute(db.session, period.before())
+    start, end = period.utc_bounds()
     reports = db.session.execute(
         select(VisitorReport.kind, VisitorReport.message, VisitorReport.created_at)
-        .where(VisitorReport.created_at >= _utc(period.first),
-               VisitorReport.created_at < _utc(period.last + timedelta(days=1)))
+        .where(VisitorReport.created_at >= start, VisitorReport.created_at < end)
         .order_by(VisitorReport.created_at)).all()
     faults = statistics.fault_handling(db.session, period)
     return render_template("staff/report.html", f=figures, before=before, period=period,
@@ -115,13 +115,6 @@ def _static_only(url: str) -> dict:
     return {"string": file.read_bytes(), "mime_type": mimetypes.guess_type(file.name)[0]}
 
 
-def _utc(day: date):
-    from datetime import time
-
-    from locker_app.services.timeutil import local_to_utc
-    return local_to_utc(day, time(0))
-
-
 TABLES = {
     "loans-per-day": (lambda f: [_("Day"), _("Loans")], lambda f: f.per_day),
     "loans-per-week": (lambda f: [_("Week"), _("Loans")], lambda f: f.per_week),
@@ -157,6 +150,7 @@ def _reservations_csv():
     if not current_user.is_admin:
         abort(403)
     period = _period()
+    from_at, until_at = period.utc_bounds()
     # One statement for the whole list (it read the booking event and the item, compartment
     # and cabinet of each row with queries of their own, and filtered in Python).
     query = (select(Reservation.id, Reservation.start_at, Reservation.end_at, ItemType.name_de,
@@ -168,8 +162,7 @@ def _reservations_csv():
              .join(Cabinet, Compartment.cabinet_id == Cabinet.id)
              .outerjoin(ReservationEvent, (ReservationEvent.reservation_id == Reservation.id)
                         & ReservationEvent.from_state.is_(None))
-             .where(Reservation.start_at >= _utc(period.first),
-                    Reservation.start_at < _utc(period.last + timedelta(days=1)))
+             .where(Reservation.start_at >= from_at, Reservation.start_at < until_at)
              .order_by(Reservation.start_at))
     if period.item_type_id:
         query = query.where(Item.item_type_id == period.item_type_id)
