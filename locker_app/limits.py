@@ -66,20 +66,14 @@ login_limit = limiter.limit(_config("LIMIT_LOGIN_PER_ADDRESS"), methods=["POST"]
 cancel_limit = limiter.limit(_config("LIMIT_CANCEL_PER_ADDRESS"), methods=["POST"], scope="cancel")
 
 
-def _lookup_email() -> str:
-    from locker_app.services.reservations import person_key
-    raw = request.form.get("email")
-    return person_key(raw) if isinstance(raw, str) and "@" in raw else ""
-
-
 def lookup_limits(view):
     """Finding a reservation again: per client address every attempt counts (nobody
     searches through numbers); per e-mail address every links mail (nobody floods an inbox)."""
     view = limiter.shared_limit(_config("LIMIT_LOOKUP_PER_ADDRESS"), "lookup-address",
                                 methods=["POST"])(view)
     return limiter.shared_limit(_config("LIMIT_LOOKUP_PER_EMAIL"), "lookup-email",
-                                methods=["POST"], key_func=_lookup_email,
-                                exempt_when=lambda: not _lookup_email())(view)
+                                methods=["POST"], key_func=lambda: submitted_email() or "",
+                                exempt_when=lambda: submitted_email() is None)(view)
 
 
 # What visitors send to staff: feedback and defect reports.
