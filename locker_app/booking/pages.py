@@ -53,7 +53,8 @@ def accessibility():
             db.session.rollback()
             getattr(form, error.field or "message").errors.append(str(error))
         else:
-            flash(_("Thank you. Your message has reached the park staff."), "info")
+            # The thanks stand beside the form (?sent=1), where #feedback leads; not a flash
+            # as well, which showed the same sentence a second time at the top.
             return redirect(url_for("booking.accessibility", sent=1) + "#feedback")
     status = 400 if form.errors else 200
     return render_template("pages/accessibility.html", locale=_locale(), form=form,
