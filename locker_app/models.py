@@ -162,7 +162,9 @@ class Reservation(db.Model):
         # The statistics' daily rebuild: reservations ending from a date on, and those out now.
         Index("ix_reservation_end", "end_at"),
         Index("ix_reservation_state", "state"),
-        Index("ix_reservation_item_window", "item_id", "start_at", "end_at"),
+        # Is the item free? Past reservations end before the window asked about: (item, end)
+        # skips them all.
+        Index("ix_reservation_item_end", "item_id", "end_at", "start_at"),
         Index("ix_reservation_person_key", "person_key", "end_at"),
         Index("ix_reservation_client_key", "client_key", "end_at"),
         Index("uq_reservation_active_numeric_code", "numeric_code", unique=True,

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from locker_app.models import (Cabinet, Compartment, Controller, ControllerEvent, RemoteCommand,
+from locker_app.models import (Cabinet, Compartment, Controller, ControllerEvent, Item, RemoteCommand,
                                Reservation, ReservationEvent, ReservationState, utcnow)
 from locker_app.services import numeric_codes, rules, signing
 from locker_app.services.errors import DomainError
@@ -76,34 +76,62 @@ def _iso(moment: datetime) -> str:
     return aware_utc(moment).isoformat().replace("+00:00", "Z")
 
 
-def sync(session: Session, controller: Controller, since: int, limit: int) -> dict:
-    """What the controller needs to decide offline, changed after cursor ``since``."""
+# Ended reservations a controller still hears of: a code scanned just after its window
+# gets "returned" or "cancelled" rather than "expired", and a change staff make to an old
+# reservation (a late return entered by hand) still reaches the cabinet.
+SYNC_KEEP = timedelta(days=2)
+
+
+def _scannable(cabinet_id: int, now: datetime):
+    """The ids of the cabinet's reservations a controller needs: active ones, those not yet
+    ended (or only just), and those changed lately. Each part is one index range, so the
+    size of the history does not matter."""
+    cutoff = now - SYNC_KEEP
+    in_cabinet = select(Compartment.id).where(Compartment.cabinet_id == cabinet_id)
+    return union(
+        select(Reservation.id).where(Reservation.state.in_(ReservationState.ACTIVE),
+                                     Reservation.compartment_id.in_(in_cabinet)),
+        select(Reservation.id).where(Reservation.end_at > cutoff,
+                                     Reservation.compartment_id.in_(in_cabinet)),
+        select(ReservationEvent.reservation_id).join(
+            Reservation, ReservationEvent.reservation_id == Reservation.id).where(
+            ReservationEvent.at > cutoff, Reservation.compartment_id.in_(in_cabinet)))
+
+
+def sync(session: Session, controller: Controller, since: int, limit: int,
+         now: datetime | None = None) -> dict:
+    """What the controller needs to decide offline, changed after cursor ``since``: its
+    scannable reservations, each once with the id of its latest event; the cursor is the
+    highest of those on the page. A new controller (``since`` 0) gets what can still be
+    scanned, not the history; every page takes the same few statements."""
+    now = now or utcnow()
     cabinet = controller.cabinet
     salt = numeric_codes.cabinet_salt(cabinet)
+    latest = (select(ReservationEvent.reservation_id, func.max(ReservationEvent.id).label("event_id"))
+              .where(ReservationEvent.id > since,
+                     ReservationEvent.reservation_id.in_(_scannable(cabinet.id, now)))
+              .group_by(ReservationEvent.reservation_id).subquery())
     rows = session.execute(
-        select(ReservationEvent.id, Reservation)
-        .join(Reservation, ReservationEvent.reservation_id == Reservation.id)
+        select(latest.c.event_id, Reservation, Compartment.number, Item.item_type_id)
+        .join(Reservation, Reservation.id == latest.c.reservation_id)
         .join(Compartment, Reservation.compartment_id == Compartment.id)
-        .where(Compartment.cabinet_id == cabinet.id, ReservationEvent.id > since)
-        .order_by(ReservationEvent.id).limit(limit + 1)
+        .join(Item, Reservation.item_id == Item.id)
+        .order_by(latest.c.event_id).limit(limit + 1)
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    latest: dict[int, Reservation] = {}
-    rules_seen: dict[tuple[int, int], int] = {}
-
-    def early_minutes(reservation: Reservation) -> int:
-        key = (cabinet.site_id, reservation.item.item_type_id)
-        if key not in rules_seen:
-            rules_seen[key] = rules.rule_for(session, cabinet.site, reservation.item.item_type) \
-                .early_pickup_minutes
-        return rules_seen[key]
-    for _, reservation in rows:
-        latest[reservation.id] = reservation
+    early = {rule.item_type_id: rule.early_pickup_minutes
+             for rule in rules.rules_for_site(session, cabinet.site,
+                                               {type_id for *_, type_id in rows})}
+    for _, reservation, _, _ in rows:
+        # Hashed here, once, not while the visitor waits for the booking (it is slow on
+        # purpose).
+        if (reservation.numeric_code and not reservation.numeric_code_hash
+                and reservation.state in ReservationState.ACTIVE):
+            reservation.numeric_code_hash = numeric_codes.code_hash(reservation.numeric_code, salt)
     cursor = rows[-1][0] if rows else since
     controller.last_seen_at = controller.last_sync_at = utcnow()
-    session.commit()
-    return {
+    document = {
         "cursor": cursor,
         "more": more,
         "cabinet": {
@@ -119,16 +147,18 @@ def sync(session: Session, controller: Controller, since: int, limit: int) -> di
         "keys": {str(kid): key for kid, key in signing.public_keys().items()},
         "code_salt": salt,
         "reservations": [{
-            "id": r.id, "state": r.state, "compartment": r.compartment.number,
+            "id": r.id, "state": r.state, "compartment": number,
             "valid_from": _iso(r.start_at), "valid_until": _iso(r.pickup_until),
             "end": _iso(r.end_at),
             # From when the controller may open early, if nobody else has the item then.
-            "early_from": _iso(r.start_at - timedelta(minutes=early_minutes(r))),
+            "early_from": _iso(r.start_at - timedelta(minutes=early[type_id])),
             # Only active reservations carry a code hash: an ended one types in nothing.
             "code_hash": r.numeric_code_hash if r.state in ReservationState.ACTIVE else None,
             "locale": r.locale,
-        } for r in latest.values()],
+        } for _, r, number, type_id in rows],
     }
+    session.commit()
+    return document
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import get_locale, lazy_gettext as _l
-from sqlalchemy import exists, func, or_, select, text
+from sqlalchemy import case, exists, func, or_, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 import signed_code
 from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType, OutgoingMail,
@@ -71,19 +71,13 @@ def _site_items(site: Site):
 
 def availability(session: Session, site: Site, start: datetime, end: datetime) -> list[Availability]:
     """For each item type offered at the site (not retired, with items there): how many
-    are in service, how many are free for the whole of [start, end)."""
-    result = []
-    for item_type in session.scalars(select(ItemType).where(ItemType.retired_at.is_(None))
-                                     .order_by(ItemType.id)):
-        items = _site_items(site).where(Item.item_type_id == item_type.id).subquery()
-        total = session.scalar(select(func.count()).select_from(items))
-        if not total:
-            continue
-        free_items = _site_items(site).where(Item.item_type_id == item_type.id,
-                                             ~_overlapping(start, end)).subquery()
-        free = session.scalar(select(func.count()).select_from(free_items))
-        result.append(Availability(item_type, total, free))
-    return result
+    are in service, how many are free for the whole of [start, end). One statement."""
+    rows = session.execute(
+        _site_items(site).join(Item.item_type).where(ItemType.retired_at.is_(None))
+        .with_only_columns(ItemType, func.count(Item.id),
+                           func.sum(case((_overlapping(start, end), 0), else_=1)))
+        .group_by(ItemType.id).order_by(ItemType.id)).all()
+    return [Availability(item_type, total, int(free)) for item_type, total, free in rows]
 
 
 def clean_name(raw: str | None) -> str:
@@ -230,7 +224,7 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
             _check_client(session, person, now)
             item = session.scalars(
                 _site_items(site).where(Item.item_type_id == item_type.id, ~_overlapping(start, end))
-                .order_by(Item.id).limit(1)).first()
+                .options(contains_eager(Item.compartment)).order_by(Item.id).limit(1)).first()
             if item is None:
                 raise sold_out
             reservation = Reservation(
@@ -240,9 +234,9 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                 booked_with_email=email is not None,
                 person_key=person_key(email), client_key=person.client_key,
                 created_at=now,
+                # Its hash for the cabinet's keypad is made by the controller's sync, not
+                # here: it is slow on purpose, and the visitor is waiting.
                 locale=str(get_locale() or "de"), numeric_code=numeric_codes.new_code())
-            reservation.numeric_code_hash = numeric_codes.code_hash(
-                reservation.numeric_code, numeric_codes.cabinet_salt(item.compartment.cabinet))
             session.add(reservation)
             session.flush()
         except (IntegrityError, OperationalError) as error:
@@ -260,7 +254,8 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                                                      else f"booked by {actor}"),
                                      at=now))
         reservation.code = signing.sign_reservation(reservation)
-        queue_mail(session, reservation, "confirmation")
+        if email:  # a new reservation has no mail queued yet
+            session.add(OutgoingMail(reservation_id=reservation.id, kind="confirmation"))
         session.commit()
         return reservation
     raise sold_out

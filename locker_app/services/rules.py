@@ -41,15 +41,32 @@ def rule_for(session: Session, site: Site, item_type: ItemType) -> BookingRule:
     return rule
 
 
+def rules_for_site(session: Session, site: Site, item_type_ids: set[int]) -> list[BookingRule]:
+    """The rules of several item types at a site in one statement, defaults filled in."""
+    found = {rule.item_type_id: rule for rule in session.scalars(select(BookingRule).where(
+        BookingRule.site_id == site.id, BookingRule.item_type_id.in_(item_type_ids)))} \
+        if item_type_ids else {}
+    return [found.get(type_id) or BookingRule(**RULE_DEFAULTS, item_type_id=type_id)
+            for type_id in item_type_ids]
+
+
 def hours_on(session: Session, site: Site, day: date) -> Hours | None:
     """Opening hours of the site on a date, or None when it is closed."""
-    special = session.scalars(select(SpecialDay).where(SpecialDay.site_id == site.id,
-                                                       SpecialDay.day == day)).first()
-    if special is not None:
-        return Hours(special.opens, special.closes) if special.opens else None
-    regular = session.scalars(select(OpeningHours).where(
-        OpeningHours.site_id == site.id, OpeningHours.weekday == day.weekday())).first()
-    return Hours(regular.opens, regular.closes) if regular else None
+    return hours_on_days(session, site, {day})[day]
+
+
+def hours_on_days(session: Session, site: Site, days: set[date]) -> dict[date, Hours | None]:
+    """Opening hours of the site on each of a few dates (two statements for all)."""
+    special = {row.day: row for row in session.scalars(select(SpecialDay).where(
+        SpecialDay.site_id == site.id, SpecialDay.day.in_(days)))}
+    weekdays = {day.weekday() for day in days if day not in special}
+    regular = {row.weekday: row for row in session.scalars(select(OpeningHours).where(
+        OpeningHours.site_id == site.id, OpeningHours.weekday.in_(weekdays)))} if weekdays else {}
+    hours = {}
+    for day in days:
+        row = special.get(day) or regular.get(day.weekday())
+        hours[day] = Hours(row.opens, row.closes) if row is not None and row.opens else None
+    return hours
 
 
 def is_open(session: Session, site: Site, moment_utc: datetime) -> bool:
@@ -58,9 +75,10 @@ def is_open(session: Session, site: Site, moment_utc: datetime) -> bool:
     return hours is not None and hours.opens <= local.time() <= hours.closes
 
 
-def _check_open(session: Session, site: Site, moment_utc: datetime, field: str, what) -> None:
+def _check_open(hours_by_day: dict[date, Hours | None], moment_utc: datetime, field: str,
+                what) -> None:
     local = to_local(moment_utc)
-    hours = hours_on(session, site, local.date())
+    hours = hours_by_day[local.date()]
     day = format_date(local.date(), "full")
     if hours is None:
         raise DomainError(_l("The locker is closed on %(day)s.", day=day), field)
@@ -90,10 +108,11 @@ def check_window(session: Session, site: Site, item_type: ItemType, rule: Bookin
     if length < rule.min_loan_minutes:
         raise DomainError(_l("%(items)s can be borrowed for at least %(duration)s.", items=items,
                              duration=duration_text(rule.min_loan_minutes)), "end")
-    _check_open(session, site, start, "start", lambda **kw: _l(
+    hours = hours_on_days(session, site, {to_local(start).date(), to_local(end).date()})
+    _check_open(hours, start, "start", lambda **kw: _l(
         "On %(day)s the locker is open from %(opens)s to %(closes)s. Please choose a pickup "
         "time within these hours.", **kw))
-    _check_open(session, site, end, "end", lambda **kw: _l(
+    _check_open(hours, end, "end", lambda **kw: _l(
         "On %(day)s the locker is open from %(opens)s to %(closes)s. Please choose a return "
         "time within these hours.", **kw))
 

@@ -1,0 +1,308 @@
+"""City scale: the public pages, booking and the controllers' sync as history grows, each
+next to a bare endpoint of the same app on the same gunicorn (config/gunicorn.conf.py).
+
+    python -m bench.city_scale [--sizes 10000,100000,1000000] [--database sqlite|postgresql|both]
+                               [--rounds 40] [--bookings 60] [--record]
+
+For each size: that many past reservations (90 % returned, spread over three years, as
+bench.statistics makes them), then, over HTTP with keep-alive and interleaved with the bare
+endpoint (medians):
+
+- the site page ``GET /s/<slug>/`` and the availability API;
+- a controller's first sync (``since=0``) and an incremental one;
+- booking through the API, one client after the other and with 8 clients at once, as
+  throughput next to the bare endpoint's with the same clients.
+
+Goals (issue 11): pages and availability <= 3x the bare endpoint at 1M, growing <= 1.2x from
+10k to 1M; booking throughput >= 1/4 of the bare endpoint's; a first sync at 1M <= 2 s.
+PostgreSQL uses LOCKER_TEST_POSTGRES_URL's server and empties its schema.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics as stats
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import requests
+
+from bench.statistics import build_app, fill
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-token-" + "x" * 30
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def prepare(folder: Path, count: int, postgres: bool, say) -> str:
+    """A database with ``count`` past reservations and a signing key; returns its URL."""
+    from locker_app.extensions import db
+    from locker_app.services import signing
+    app = build_app(folder, postgres)
+    fill(app, count, date.today(), say)
+    with app.app_context():
+        signing.ensure_key()
+        url = db.engine.url.render_as_string(hide_password=False)
+        if postgres:
+            # What autovacuum does after a bulk load, done now rather than within a minute.
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                # The history came with its ids: new reservations number on after it.
+                conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('reservation', 'id'), "
+                                     "(SELECT max(id) FROM reservation))")
+                conn.exec_driver_sql("VACUUM ANALYZE reservation")
+                conn.exec_driver_sql("VACUUM ANALYZE reservation_event")
+        db.engine.dispose()
+    return url
+
+
+class Server:
+    """gunicorn with the project's settings, serving bench.city_wsgi."""
+
+    def __init__(self, url: str, folder: Path):
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "LOCKER_DATABASE_URL": url, "LOCKER_SECRET_KEY": "bench-" + "s" * 30,
+               "LOCKER_SIGNING_KEY_DIR": str(folder / "keys"), "LOCKER_COOKIE_SECURE": "0",
+               "LOCKER_BIND": f"127.0.0.1:{self.port}", "LOCKER_MAIL_BACKEND": "console",
+               # Many bookings from one address and one machine: the limits would refuse them.
+               "LOCKER_LIMIT_BOOKING_PER_ADDRESS": "1000000 per hour",
+               "LOCKER_ADDRESS_MAX_ACTIVE": "1000000"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
+             "bench.city_wsgi:app"], cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=open(folder / "gunicorn.log", "w"))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.base + "/bare", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not start; see {folder / 'gunicorn.log'}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _slots(item_count: int):
+    """Distinct half-hour windows from tomorrow on, each as often as there are items."""
+    day = date.today() + timedelta(days=1)
+    while True:
+        for minute in range(8 * 60, 20 * 60, 30):
+            start = datetime.combine(day, datetime.min.time()) + timedelta(minutes=minute)
+            for _ in range(item_count):
+                yield start, start + timedelta(minutes=30)
+        day += timedelta(days=1)
+
+
+class Bookings:
+    """Booking requests for distinct windows and addresses, safe to share between threads."""
+
+    def __init__(self, base: str, slug: str, item_type: str, items: int):
+        self.base, self.slug, self.item_type = base, slug, item_type
+        self._slots, self._lock, self._n = _slots(items), threading.Lock(), 0
+        self.refused = 0
+
+    def book(self, client: requests.Session) -> float:
+        with self._lock:
+            start, end = next(self._slots)
+            self._n += 1
+            n = self._n
+        started = time.perf_counter()
+        response = client.post(self.base + "/api/v1/reservations", json={
+            "site": self.slug, "item_type": self.item_type, "start": f"{start:%Y-%m-%dT%H:%M}",
+            "end": f"{end:%Y-%m-%dT%H:%M}", "name": "Bench", "email": f"bench{n}@example.org"})
+        took = time.perf_counter() - started
+        if response.status_code != 201:
+            with self._lock:
+                self.refused += 1
+            raise RuntimeError(f"booking refused: {response.status_code} {response.text[:200]}")
+        return took
+
+
+def _timed_get(client: requests.Session, url: str, **kwargs) -> float:
+    started = time.perf_counter()
+    response = client.get(url, **kwargs)
+    took = time.perf_counter() - started
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:200]}")
+    return took
+
+
+def _parallel(clients: int, per_client: int, work) -> float:
+    """Requests per second with ``clients`` threads doing ``per_client`` calls each."""
+    errors = []
+
+    def run():
+        with requests.Session() as client:
+            try:
+                for _ in range(per_client):
+                    work(client)
+            except Exception as error:  # noqa: BLE001 (reported below)
+                errors.append(error)
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    took = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return clients * per_client / took
+
+
+def measure_server(base: str, rounds: int, bookings: int) -> dict:
+    client = requests.Session()
+    slug = "stadtpark"
+    sites = client.get(base + "/api/v1/sites")
+    if sites.status_code == 200:
+        slug = sites.json()["sites"][0]["slug"]
+    book = Bookings(base, slug, "rollator", 4)
+    # Booking, one client: each booking beside a bare request.
+    _timed_get(client, base + "/bare")
+    booking, bare = [], []
+    for _ in range(bookings):
+        booking.append(book.book(client))
+        bare.append(_timed_get(client, base + "/bare"))
+    figures = {"booking_seconds": stats.median(booking), "bare_seconds": stats.median(bare)}
+    figures["booking_throughput_1"] = figures["bare_seconds"] / figures["booking_seconds"]
+    per_client = max(2, bookings // 4)
+    booked_8 = _parallel(8, per_client, book.book)
+    bare_8 = _parallel(8, per_client * 4, lambda c: _timed_get(c, base + "/bare"))
+    figures.update(bookings_per_second_8=booked_8, bare_per_second_8=bare_8,
+                   booking_throughput_8=booked_8 / bare_8)
+    # Pages and sync, interleaved round by round.
+    today = date.today() + timedelta(days=1)
+    paths = {"site": (f"/s/{slug}/", {}),
+             "availability": (f"/api/v1/sites/{slug}/availability?from={today}&to={today + timedelta(days=6)}", {}),
+             "first_sync": ("/api/v1/controller/sync?since=0", {"headers": AUTH})}
+    first = client.get(base + "/api/v1/controller/sync?since=0", headers=AUTH).json()
+    figures["first_sync_reservations"] = len(first["reservations"])
+    figures["first_sync_pages"] = 1
+    cursor = first["cursor"]
+    started = time.perf_counter()
+    while first["more"]:
+        first = client.get(base + f"/api/v1/controller/sync?since={first['cursor']}", headers=AUTH).json()
+        figures["first_sync_pages"] += 1
+        cursor = first["cursor"]
+    figures["first_sync_rest_seconds"] = time.perf_counter() - started
+    paths["incremental_sync"] = (f"/api/v1/controller/sync?since={cursor}", {"headers": AUTH})
+    if client.get(base + paths["availability"][0]).status_code != 200:
+        del paths["availability"]
+    times = {name: [] for name in paths}
+    bare = []
+    for _ in range(rounds):
+        for name, (path, kwargs) in paths.items():
+            times[name].append(_timed_get(client, base + path, **kwargs))
+            bare.append(_timed_get(client, base + "/bare"))
+    figures["page_bare_seconds"] = stats.median(bare)
+    for name, values in times.items():
+        figures[f"{name}_seconds"] = stats.median(values)
+    client.close()
+    return figures
+
+
+def measure(count: int, postgres: bool = False, rounds: int = 40, bookings: int = 60,
+            quiet: bool = False) -> dict:
+    import logging
+    say = (lambda text: None) if quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+    folder = Path(tempfile.mkdtemp(prefix="bench-city-"))
+    logging.disable(logging.WARNING)
+    try:
+        url = prepare(folder, count, postgres, say)
+    finally:
+        logging.disable(logging.NOTSET)  # the process (a test run) logs as before
+    say(f"{count:,} past reservations: serving with gunicorn")
+    server = Server(url, folder)
+    try:
+        figures = measure_server(server.base, rounds, bookings)
+    finally:
+        server.stop()
+    figures.update(reservations=count, database="postgresql" if postgres else "sqlite")
+    return figures
+
+
+def report(rows: list[dict]) -> str:
+    lines = []
+    for database in ("sqlite", "postgresql"):
+        mine = [f for f in rows if f["database"] == database]
+        if not mine:
+            continue
+        lines.append(f"{database}: past reservations " + " / ".join(f"{f['reservations']:,}" for f in mine))
+
+        def ratio(name):
+            return " / ".join(f"{f[name + '_seconds'] * 1000:.1f} ms = {f[name + '_seconds'] / f['page_bare_seconds']:.1f}x"
+                              if name + "_seconds" in f else "-" for f in mine)
+        for name, label in (("site", "site page"), ("availability", "availability API"),
+                            ("first_sync", "first sync, a page"),
+                            ("incremental_sync", "incremental sync")):
+            lines.append(f"  {label:<22} {ratio(name)}")
+        lines.append("  first sync, all pages  " + " / ".join(
+            f"{f['first_sync_pages']} page(s), {f['first_sync_reservations']} reservations on the first"
+            for f in mine))
+        lines.append("  bare endpoint          " + " / ".join(
+            f"{f['page_bare_seconds'] * 1000:.2f} ms" for f in mine))
+        lines.append("  booking, 1 client      " + " / ".join(
+            f"{f['booking_seconds'] * 1000:.1f} ms = 1/{1 / f['booking_throughput_1']:.1f} of bare"
+            for f in mine))
+        lines.append("  booking, 8 clients     " + " / ".join(
+            f"{f['bookings_per_second_8']:.0f}/s = 1/{1 / f['booking_throughput_8']:.1f} of bare "
+            f"({f['bare_per_second_8']:.0f}/s)" for f in mine))
+        first, last = mine[0], mine[-1]
+        if len(mine) > 1:
+            growth = last["site_seconds"] / first["site_seconds"]
+            lines.append(f"  site page growth {first['reservations']:,} -> {last['reservations']:,}: {growth:.2f}x")
+            if "availability_seconds" in first and "availability_seconds" in last:
+                lines.append(f"  availability growth: {last['availability_seconds'] / first['availability_seconds']:.2f}x")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.city_scale",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--bookings", type=int, default=60)
+    parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
+    args = parser.parse_args(argv)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    databases = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
+    rows = []
+    for database in databases:
+        for size in sizes:
+            rows.append(measure(size, database == "postgresql", args.rounds, args.bookings))
+            print(report([rows[-1]]), flush=True)
+    text = report(rows)
+    print("\n" + text)
+    if args.record:
+        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as handle:
+            handle.write(f"\n## City scale, {datetime.now():%Y-%m-%d %H:%M}\n\n"
+                         f"`python -m bench.city_scale --sizes {args.sizes} --database {args.database}"
+                         f" --record`\n\n```\n{text}\n```\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
