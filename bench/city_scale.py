@@ -79,10 +79,10 @@ class Server:
                # Many bookings from one address and one machine: the limits would refuse them.
                "LOCKER_LIMIT_BOOKING_PER_ADDRESS": "1000000 per hour",
                "LOCKER_ADDRESS_MAX_ACTIVE": "1000000"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
-             "bench.city_wsgi:app"], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=open(folder / "gunicorn.log", "w"))
+        with open(folder / "gunicorn.log", "w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
+                 "bench.city_wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -54,6 +54,8 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
 
     app.register_blueprint(booking_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    from locker_app.api.public import register_openapi
+    register_openapi(app)  # /api/v1/openapi.json, made from the public API's code
     app.register_blueprint(auth_bp, url_prefix="/staff")
     app.register_blueprint(staff_bp, url_prefix="/staff")
     app.register_blueprint(admin_bp, url_prefix="/staff/admin")

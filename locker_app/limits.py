@@ -88,5 +88,5 @@ def register_limits(app: Flask) -> None:
         message = _("Too many attempts in a short time. Please wait a little and try again. "
                     "If you need help now, please call us.")
         if request.path.startswith("/api/"):
-            return jsonify(error=message, code="rate_limited"), 429
+            return jsonify(error=message, code="rate_limited", field=None), 429
         return render_template("error.html", message=message, code=429), 429

@@ -38,3 +38,14 @@ def test_statistics_bench_runs_and_reports():
     figures = measure(2000, runs=2, quiet=True)
     assert figures["reservations"] == 2000 and figures["year_page_seconds"] > 0
     assert "statistics page, a year" in report(figures)
+
+
+def test_city_scale_bench_runs_and_reports():
+    """The short version: 2,000 past reservations on SQLite behind the real gunicorn."""
+    from bench.city_scale import measure, report
+    figures = measure(2000, rounds=3, bookings=8, quiet=True)
+    assert figures["reservations"] == 2000 and figures["site_seconds"] > 0
+    assert figures["availability_seconds"] > 0 and figures["first_sync_reservations"] >= 8
+    assert figures["bookings_per_second_8"] > 0
+    text = report([figures])
+    assert "booking, 8 clients" in text and "availability API" in text

@@ -61,23 +61,27 @@ def _label(day: date, today: date) -> str:
 
 
 def free_days(session: Session, site: Site, item_type: ItemType, now: datetime,
-              days: int = 3) -> list[DayFree]:
-    """Per day from today: the stretches (in 15-minute steps, within the opening hours and
-    not in the past) in which at least one item of the type is free."""
+              days: int = 3, first: date | None = None) -> list[DayFree]:
+    """Per day from ``first`` (today): the stretches (in 15-minute steps, within the
+    opening hours and not in the past) in which at least one item of the type is free.
+    Reads only reservations not yet ended: the history does not count."""
     today = to_local(now).date()
+    first = max(first or today, today)
     items = session.scalars(_site_items(site).where(Item.item_type_id == item_type.id)
                             .with_only_columns(Item.id)).all()
-    horizon_end = local_to_utc(today + timedelta(days=days), time(0))
+    horizon_start = max(now, local_to_utc(first, time(0)))
+    horizon_end = local_to_utc(first + timedelta(days=days), time(0))
     busy: dict[int, list[tuple[datetime, datetime]]] = {item: [] for item in items}
     for item_id, start, end in session.execute(
             select(Reservation.item_id, Reservation.start_at, Reservation.end_at).where(
                 Reservation.item_id.in_(items), Reservation.state.in_(ReservationState.ACTIVE),
-                Reservation.end_at > now, Reservation.start_at < horizon_end)):
+                Reservation.end_at > horizon_start, Reservation.start_at < horizon_end)):
         busy[item_id].append((start, end))
+    hours_by_day = rules.hours_on_days(session, site, {first + timedelta(days=n) for n in range(days)})
     result = []
     for offset in range(days):
-        day = today + timedelta(days=offset)
-        hours = rules.hours_on(session, site, day)
+        day = first + timedelta(days=offset)
+        hours = hours_by_day[day]
         if hours is None:
             result.append(DayFree(day, _label(day, today), [], True))
             continue

@@ -1,0 +1,394 @@
+"""The public API for apps (the town's app first): sites, item types with their rules, free
+times, and reservations booked, looked up and cancelled with their code. The OpenAPI 3.1
+description at /api/v1/openapi.json is made from these models and routes by spectree."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from functools import wraps
+from zoneinfo import ZoneInfo
+
+from flask import current_app, jsonify, request
+from flask_babel import get_locale, gettext as _
+from pydantic import BaseModel, ConfigDict, Field
+from spectree import Response, SpecTree
+from sqlalchemy import select
+
+from locker_app.api import bp
+from locker_app.extensions import db
+from locker_app.input_guard import BadInput, parse_json_body
+from locker_app.limits import booking_limits, cancel_limit, client_key
+from locker_app.models import BookingRule, ItemType, Reservation, Site, utcnow
+from locker_app.services import free_times, rules
+from locker_app.services import reservations as booking
+from locker_app.services.errors import DomainError, NotFound, SoldOut
+from locker_app.services.mail import reservation_url
+from locker_app.services.timeutil import aware_utc, local_to_utc, utc_naive
+
+MAX_AVAILABILITY_DAYS = 31
+
+
+def _reject_validation_errors(req, resp, error, instance, adapter) -> None:
+    """spectree's own answer to a request that does not fit the models, rewritten as our
+    stable error object (the first problem, in plain words)."""
+    if error is None or resp is None:
+        return
+    if req.method == "POST" and not req.is_json:
+        resp.set_data(json.dumps({"error": _("Please send a JSON object (Content-Type: "
+                                             "application/json)."),
+                                  "code": "bad_request", "field": None}))
+        resp.status_code = 400
+        resp.mimetype = "application/json"
+        return
+    problems = adapter.validation_errors(error) if adapter else []
+    first = problems[0] if problems else {}
+    where = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
+    field = where[0] if where else None
+    message = _("Please check %(field)s: %(problem)s", field=field or _("the request"),
+                problem=first.get("msg", "not valid"))
+    resp.set_data(json.dumps({"error": message, "code": "invalid", "field": field}))
+    resp.status_code = 422
+    resp.mimetype = "application/json"
+
+
+spec = SpecTree(
+    # spectree leaves out the routes under its own path, so it serves from a side path and
+    # /api/v1/openapi.json (below) hands out the same document.
+    "flask", title="Stadtpark-Schließfach API", version="1.0.0", path="api/v1/spec",
+    filename="openapi.json", page_templates={}, before=_reject_validation_errors, mode="strict",
+    naming_strategy=lambda model: model.__name__,
+    nested_naming_strategy=lambda parent, child: child,
+    description=(
+        "Reserve a rollator or a handcart at a park's locker, free of charge. Times without "
+        "an offset are the site's local time (Europe/Berlin). Errors are always "
+        '{"error": <plain sentence in the language asked for by Accept-Language>, "code": '
+        "<stable machine-readable code>, \"field\": <the field concerned or null>}."))
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Error(Strict):
+    error: str = Field(description="What went wrong, in plain words (German or English).")
+    code: str = Field(description="Stable: invalid, unknown_site, unknown_item_type, sold_out, "
+                      "refused, not_found, not_cancellable, rate_limited, bad_request, internal.")
+    field: str | None = Field(None, description="The request field concerned, if one is.")
+
+
+class Rules(Strict):
+    summary: str = Field(description="The rules in one sentence.")
+    min_loan_minutes: int
+    max_loan_minutes: int
+    max_days_ahead: int
+    lead_minutes: int = Field(description="How long before the pickup a booking must be made.")
+    max_active_per_person: int
+    pickup_window_minutes: int = Field(description="How long after the start the item waits.")
+    early_pickup_minutes: int = Field(description="How much earlier it may be picked up when "
+                                      "the compartment is free.")
+
+
+class ItemTypeOut(Strict):
+    code: str
+    name: str
+    plural: str
+    description: str | None = None
+    items: int = Field(description="How many are in service at the site.")
+    free_now: int = Field(description="How many are free right now.")
+    rules: Rules
+
+
+class SiteOut(Strict):
+    slug: str
+    name: str
+    address: str | None = None
+    directions: str | None = None
+    hotline: str | None = None
+    item_types: list[str]
+
+
+class SitesOut(Strict):
+    sites: list[SiteOut]
+
+
+class ItemTypesOut(Strict):
+    site: str
+    item_types: list[ItemTypeOut]
+
+
+class AvailabilityQuery(Strict):
+    model_config = ConfigDict(populate_by_name=True)
+    from_: date | None = Field(None, alias="from", description="First day (default today).")
+    to: date | None = Field(None, description=f"Last day (default from + 6; at most "
+                            f"{MAX_AVAILABILITY_DAYS} days).")
+    item_type: str | None = Field(None, max_length=40, description="Only this item type.")
+
+
+class FreeRange(Strict):
+    start: datetime
+    end: datetime
+
+
+class Day(Strict):
+    date: date
+    open: bool
+    free: list[FreeRange] = Field(description="Stretches in which at least one is free.")
+
+
+class TypeAvailability(Strict):
+    item_type: str
+    days: list[Day]
+
+
+class AvailabilityOut(Strict):
+    site: str
+    timezone: str
+    item_types: list[TypeAvailability]
+
+
+class ReservationIn(Strict):
+    site: str = Field(max_length=200, description="The site's slug.")
+    item_type: str = Field(max_length=200, description="The item type's code.")
+    start: str = Field(max_length=200, description="ISO 8601, e.g. 2026-06-10T10:30.")
+    end: str = Field(max_length=200, description="ISO 8601, e.g. 2026-06-10T12:30.")
+    name: str = Field(max_length=1000, description="A name or nickname, said at the locker.")
+    email: str | None = Field(None, max_length=1000,
+                              description="For the confirmation and reminders; optional.")
+
+
+class CabinetOut(Strict):
+    name: str
+    location: str | None = None
+
+
+class ReservationOut(Strict):
+    id: int
+    state: str = Field(description="booked, picked_up, overdue, returned, cancelled, no_show")
+    code: str = Field(description="The signed code in the QR code; keep it to look up or cancel.")
+    numeric_code: str | None = Field(None, description="8 digits to type at the locker's keypad.")
+    url: str = Field(description="The reservation's page with its QR code.")
+    qr_svg_url: str
+    site: str
+    item_type: str
+    compartment: int
+    cabinet: CabinetOut
+    start: datetime
+    end: datetime
+    pickup_until: datetime
+    can_cancel: bool
+    rules: Rules
+
+
+ERRORS = {"HTTP_400": Error, "HTTP_404": Error, "HTTP_422": Error, "HTTP_429": Error}
+
+
+def error(message, code: str, status: int, field: str | None = None):
+    return {"error": str(message), "code": code, "field": field}, status
+
+
+def _locale() -> str:
+    return str(get_locale() or "de")
+
+
+def _rules(site: Site, item_type: ItemType, rule: BookingRule) -> Rules:
+    return Rules(summary=free_times.rules_sentence(db.session, site, item_type, rule, _locale()),
+                 **{name: getattr(rule, name) for name in Rules.model_fields if name != "summary"})
+
+
+def _site_or_none(slug: str) -> Site | None:
+    return db.session.scalars(select(Site).where(Site.slug == slug[:40],
+                                                 Site.retired_at.is_(None))).first()
+
+
+def _offered(site: Site) -> list[booking.Availability]:
+    now = utcnow()
+    return booking.availability(db.session, site, now, now + timedelta(minutes=1))
+
+
+@bp.get("/sites")
+@spec.validate(resp=Response(HTTP_200=SitesOut), tags=["sites"])
+def sites():
+    """The sites with a locker, and the item types offered at each."""
+    found = db.session.scalars(select(Site).where(Site.retired_at.is_(None)).order_by(Site.name)).all()
+    return SitesOut(sites=[SiteOut(
+        slug=site.slug, name=site.name, address=site.address, directions=site.directions,
+        hotline=site.hotline, item_types=[offer.item_type.code for offer in _offered(site)])
+        for site in found])
+
+
+@bp.get("/sites/<slug>/item-types")
+@spec.validate(resp=Response(HTTP_200=ItemTypesOut, **ERRORS), tags=["sites"])
+def item_types(slug: str):
+    """The item types at a site: names, how many there are and are free now, the rules."""
+    site = _site_or_none(slug)
+    if site is None:
+        return error(_("There is no such site."), "unknown_site", 404, "slug")
+    offers = _offered(site)
+    found = {rule.item_type_id: rule for rule in rules.rules_for_site(
+        db.session, site, {offer.item_type.id for offer in offers})}
+    locale = _locale()
+    return ItemTypesOut(site=site.slug, item_types=[ItemTypeOut(
+        code=offer.item_type.code, name=offer.item_type.name(locale),
+        plural=offer.item_type.plural(locale),
+        description=getattr(offer.item_type, f"description_{locale}", None),
+        items=offer.total, free_now=offer.free,
+        rules=_rules(site, offer.item_type, found[offer.item_type.id])) for offer in offers])
+
+
+@bp.get("/sites/<slug>/availability")
+@spec.validate(query=AvailabilityQuery, resp=Response(HTTP_200=AvailabilityOut, **ERRORS),
+               tags=["sites"])
+def site_availability(slug: str):
+    """Free times per item type and day: the stretches in which at least one is free, in
+    quarter hours within the opening hours."""
+    site = _site_or_none(slug)
+    if site is None:
+        return error(_("There is no such site."), "unknown_site", 404, "slug")
+    query: AvailabilityQuery = request.context.query
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    now = utcnow()
+    first = query.from_ or aware_utc(now).astimezone(zone).date()
+    last = query.to or first + timedelta(days=6)
+    if last < first:
+        return error(_("The last day must not be before the first."), "invalid", 422, "to")
+    if (last - first).days + 1 > MAX_AVAILABILITY_DAYS:
+        return error(_("Please ask for at most %(days)d days at once.", days=MAX_AVAILABILITY_DAYS),
+                     "invalid", 422, "to")
+    offers = [offer for offer in _offered(site)
+              if query.item_type is None or offer.item_type.code == query.item_type]
+    if query.item_type is not None and not offers:
+        return error(_("There is no such item type at this site."), "unknown_item_type", 404,
+                     "item_type")
+
+    def moment(day: date, clock: time) -> datetime:
+        return aware_utc(local_to_utc(day, clock)).astimezone(zone)
+    result = []
+    for offer in offers:
+        days = free_times.free_days(db.session, site, offer.item_type, now,
+                                    days=(last - first).days + 1, first=first)
+        result.append(TypeAvailability(item_type=offer.item_type.code, days=[
+            Day(date=day.day, open=not day.closed,
+                free=[FreeRange(start=moment(day.day, a), end=moment(day.day, b))
+                      for a, b in day.ranges]) for day in days]))
+    return AvailabilityOut(site=site.slug, timezone=str(zone), item_types=result)
+
+
+def json_guard(view):
+    """The input guard before the models see the body: no NUL, no endless nesting."""
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        try:
+            parse_json_body()
+        except BadInput as refusal:
+            return error(refusal, "bad_request", 400)
+        return view(*args, **kwargs)
+    return guarded
+
+
+def _parse_time(raw: str, field: str) -> datetime:
+    """ISO 8601; with an offset it is converted, without one it is the site's local time."""
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise DomainError(_("%(field)s must be an ISO 8601 time such as 2026-06-10T10:30",
+                            field=field), field) from None
+    if moment.tzinfo is None:
+        return local_to_utc(moment.date(), moment.time(), field=field)
+    return utc_naive(moment, field)
+
+
+def reservation_out(reservation: Reservation) -> ReservationOut:
+    compartment = reservation.compartment
+    site = compartment.cabinet.site
+    item_type = reservation.item.item_type
+    return ReservationOut(
+        id=reservation.id, state=reservation.state, code=reservation.code,
+        numeric_code=reservation.numeric_code if reservation.state in ("booked", "picked_up", "overdue") else None,
+        url=reservation_url(reservation, request.url_root),
+        qr_svg_url=reservation_url(reservation, request.url_root) + "/qr.svg",
+        site=site.slug, item_type=item_type.code, compartment=compartment.number,
+        cabinet=CabinetOut(name=compartment.cabinet.name, location=compartment.cabinet.location),
+        start=aware_utc(reservation.start_at), end=aware_utc(reservation.end_at),
+        pickup_until=aware_utc(reservation.pickup_until),
+        can_cancel=booking.can_cancel(reservation),
+        rules=_rules(site, item_type, rules.rule_for(db.session, site, item_type)))
+
+
+@bp.post("/reservations")
+@booking_limits
+@json_guard
+@spec.validate(json=ReservationIn,
+               resp=Response(HTTP_201=ReservationOut, HTTP_409=Error, **ERRORS),
+               tags=["reservations"])
+def create_reservation():
+    """Book as the visitor's form does: the same rules, the same limits per person and per
+    client address. The answer carries the code, the numeric code and the page link."""
+    payload: ReservationIn = request.context.json
+    site = _site_or_none(payload.site)
+    if site is None:
+        return error(_("There is no such site."), "unknown_site", 422, "site")
+    item_type = db.session.scalars(select(ItemType).where(
+        ItemType.code == payload.item_type[:40], ItemType.retired_at.is_(None))).first()
+    if item_type is None:
+        return error(_("There is no such item type."), "unknown_item_type", 422, "item_type")
+    try:
+        start = _parse_time(payload.start, "start")
+        end = _parse_time(payload.end, "end")
+        reservation = booking.create_reservation(
+            db.session, site=site, item_type=item_type, start=start, end=end, name=payload.name,
+            email=payload.email, grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"],
+            # The same per-person rules as the form; no browser session here, so the
+            # client's address stands in for it.
+            person=booking.Person(payload.email, (), client_key(),
+                                  current_app.config["ADDRESS_MAX_ACTIVE"]))
+    except SoldOut as refusal:
+        return error(refusal, "sold_out", 409)
+    except DomainError as refusal:
+        db.session.rollback()
+        return error(refusal, "refused", 422, refusal.field)
+    return reservation_out(reservation), 201
+
+
+def _by_code(code: str) -> Reservation:
+    return booking.find_by_code(db.session, code[:2000])
+
+
+@bp.get("/reservations/<code>")
+@spec.validate(resp=Response(HTTP_200=ReservationOut, **ERRORS), tags=["reservations"])
+def lookup_reservation(code: str):
+    """A reservation by its code (the one in the QR code and the page link)."""
+    try:
+        return reservation_out(_by_code(code))
+    except NotFound as missing:
+        return error(missing, "not_found", 404, "code")
+
+
+@bp.post("/reservations/<code>/cancel")
+@cancel_limit
+@spec.validate(resp=Response(HTTP_200=ReservationOut, HTTP_409=Error, **ERRORS),
+               tags=["reservations"])
+def cancel_reservation(code: str):
+    """Cancel before the pickup time; the item is free for others at once."""
+    try:
+        reservation = _by_code(code)
+    except NotFound as missing:
+        return error(missing, "not_found", 404, "code")
+    if reservation.state == "cancelled":
+        return reservation_out(reservation)  # asked twice: the same answer
+    try:
+        booking.cancel_reservation(db.session, reservation)
+    except DomainError as refusal:
+        db.session.rollback()
+        return error(refusal, "not_cancellable", 409)
+    return reservation_out(reservation)
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 description of this API, made by spectree from the routes above."""
+    return jsonify(spec.spec)
+
+
+def register_openapi(app) -> None:
+    spec.register(app)
+

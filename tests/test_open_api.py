@@ -1,0 +1,146 @@
+"""The public API for apps (issue 11): its OpenAPI 3.1 description is made from the code,
+and every answer keeps to it (schemathesis), including the stable error objects."""
+from datetime import datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+
+from locker_app.extensions import db
+from locker_app.models import BookingRule, Reservation
+
+NOW = datetime(2030, 5, 1, 6)  # 08:00 in Berlin
+PATHS = {"/api/v1/sites", "/api/v1/sites/{slug}/item-types", "/api/v1/sites/{slug}/availability",
+         "/api/v1/reservations", "/api/v1/reservations/{code}",
+         "/api/v1/reservations/{code}/cancel"}
+
+
+def _book(client, **changes):
+    body = {"site": "stadtpark", "item_type": "rollator", "name": "Erika",
+            "email": "erika@example.org", "start": "2030-05-02T10:00", "end": "2030-05-02T12:00"}
+    body.update(changes)
+    return client.post("/api/v1/reservations", json=body)
+
+
+def test_the_description_is_openapi_3_1_made_from_the_routes(app):
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    assert document["openapi"] == "3.1.0"
+    assert PATHS <= set(document["paths"]), sorted(document["paths"])
+    # The controllers' own endpoints are not part of the public API.
+    assert not any("controller" in path for path in document["paths"])
+    error = document["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"error", "code"}
+    created = document["paths"]["/api/v1/reservations"]["post"]["responses"]
+    assert {"201", "409", "422", "429"} <= set(created)
+
+
+@freeze_time(NOW)
+def test_sites_item_types_and_their_rules(app):
+    client = app.test_client()
+    sites = client.get("/api/v1/sites").get_json()["sites"]
+    assert [(s["slug"], s["item_types"]) for s in sites] == [("stadtpark", ["rollator", "bollerwagen"])]
+    types = client.get("/api/v1/sites/stadtpark/item-types",
+                       headers={"Accept-Language": "en"}).get_json()["item_types"]
+    cart = types[1]
+    assert (cart["code"], cart["name"], cart["items"], cart["free_now"]) == ("bollerwagen", "Handcart", 4, 4)
+    assert cart["rules"]["max_loan_minutes"] == 24 * 60
+    assert cart["rules"]["summary"].startswith("Handcarts can be borrowed for up to 1 day")
+
+
+@freeze_time(NOW)
+def test_availability_gives_free_stretches_per_type_and_day(app):
+    client = app.test_client()
+    for n in range(4):  # every rollator from 10:00 to 12:00 tomorrow
+        assert _book(client, email=f"p{n}@example.org").status_code == 201
+    answer = client.get("/api/v1/sites/stadtpark/availability?from=2030-05-02&to=2030-05-03"
+                        "&item_type=rollator").get_json()
+    assert answer["timezone"] == "Europe/Berlin"
+    [rollators] = answer["item_types"]
+    tomorrow, after = rollators["days"]
+    assert tomorrow["date"] == "2030-05-02" and tomorrow["open"] is True
+    assert [(r["start"], r["end"]) for r in tomorrow["free"]] == [
+        ("2030-05-02T00:00:00+02:00", "2030-05-02T10:00:00+02:00"),
+        ("2030-05-02T12:00:00+02:00", "2030-05-02T23:59:00+02:00")]
+    assert len(after["free"]) == 1
+
+
+@pytest.mark.parametrize("query, field", [
+    ("from=2030-05-03&to=2030-05-02", "to"),
+    ("from=2030-05-01&to=2030-07-01", "to"),
+    ("from=gestern", "from"),
+    ("item_type=segway", "item_type"),
+])
+@freeze_time(NOW)
+def test_availability_refuses_what_it_cannot_answer_with_the_field(app, query, field):
+    response = app.test_client().get(f"/api/v1/sites/stadtpark/availability?{query}")
+    assert response.status_code in (404, 422)
+    body = response.get_json()
+    assert body["field"] == field and body["code"] in ("invalid", "unknown_item_type") and body["error"]
+
+
+@freeze_time(NOW)
+def test_a_reservation_carries_its_numeric_code_page_and_rules_and_is_looked_up_and_cancelled(app):
+    client = app.test_client()
+    created = _book(client)
+    assert created.status_code == 201
+    body = created.get_json()
+    # Before: neither the numeric code nor the rules were in the answer.
+    assert len(body["numeric_code"]) == 8 and body["numeric_code"].isdigit()
+    assert body["url"].endswith("/r/" + body["code"]) and body["qr_svg_url"].endswith("/qr.svg")
+    assert body["rules"]["pickup_window_minutes"] == 60 and body["can_cancel"] is True
+    assert body["cabinet"]["name"] and body["compartment"] == 1
+    looked_up = client.get(f"/api/v1/reservations/{body['code']}").get_json()
+    assert looked_up["id"] == body["id"] and looked_up["state"] == "booked"
+    cancelled = client.post(f"/api/v1/reservations/{body['code']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.get_json()["state"] == "cancelled"
+    assert cancelled.get_json()["numeric_code"] is None
+    # Asked twice: the same answer, nothing changes.
+    assert client.post(f"/api/v1/reservations/{body['code']}/cancel").get_json()["state"] == "cancelled"
+    with app.app_context():
+        assert db.session.get(Reservation, body["id"]).state == "cancelled"
+
+
+@freeze_time(NOW)
+def test_errors_are_stable_objects_in_the_language_asked_for(app):
+    client = app.test_client()
+    unknown = client.get("/api/v1/reservations/not-a-code", headers={"Accept-Language": "en"})
+    assert unknown.status_code == 404
+    assert unknown.get_json() == {"error": "We could not find this reservation.",
+                                  "code": "not_found", "field": "code"}
+    for n in range(4):
+        _book(client, email=f"p{n}@example.org")
+    sold_out = _book(client, email="late@example.org")
+    assert sold_out.status_code == 409 and sold_out.get_json()["code"] == "sold_out"
+    missing = client.post("/api/v1/reservations", json={"site": "stadtpark"})
+    assert missing.status_code == 422 and missing.get_json()["code"] == "invalid"
+    assert client.get("/api/v1/sites/nowhere/item-types").get_json()["code"] == "unknown_site"
+    started = _book(client, start="2030-05-01T08:30", end="2030-05-01T09:00", email="now@example.org")
+    with freeze_time(NOW + timedelta(hours=1)):
+        late = client.post(f"/api/v1/reservations/{started.get_json()['code']}/cancel")
+    assert late.status_code == 409 and late.get_json()["code"] == "not_cancellable"
+
+
+def test_every_answer_keeps_to_the_description(app):
+    """schemathesis makes requests from the description (also odd ones) and checks each
+    answer: no server error, a documented status, and a body that fits its schema."""
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
+    with app.app_context():
+        for rule in db.session.scalars(db.select(BookingRule)):
+            rule.max_days_ahead = 3650
+        db.session.commit()
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    checked = 0
+    for operation in schema.get_all_operations():
+        operation = operation.ok()
+
+        @settings(max_examples=25, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def run(case):
+            # Not "schema-valid data is accepted": a well-formed booking the rules refuse
+            # (closed, too far ahead, an unknown site) is a documented 422 with its reason.
+            case.call_and_validate(excluded_checks=[positive_data_acceptance])
+        run()
+        checked += 1
+    assert checked == len(PATHS)
