@@ -16,6 +16,7 @@ import serial
 
 import signed_code
 from controller.board_worker import BoardWorker, UnlockRequest
+from controller.broker import BrokerLink
 from controller.decide import Decision, decide
 from controller.display import Display
 from controller.keypad import Keypad
@@ -40,6 +41,7 @@ class LockerController:
         self.client = ServerClient(settings.server_url, settings.token, settings.http_timeout)
         self.board = BoardWorker(self)
         self.uplink = Uplink(self)
+        self.broker = BrokerLink(self) if settings.mqtt_url else None
         self.keypad = Keypad(self)
         self.display = Display(self)
         self._stop = threading.Event()
@@ -56,6 +58,8 @@ class LockerController:
     def start(self) -> "LockerController":
         loops = [("board-worker", self.board.run), ("scanner-reader", self._scanner_loop),
                  ("uplink", self.uplink.run), ("remote-commands", self.uplink.run_commands)]
+        if self.broker is not None:
+            loops.append(("broker", self.broker.run))
         if self.settings.keypad_port:
             loops.append(("keypad-reader", self._keypad_loop))
         if self.settings.display_port:

@@ -51,6 +51,15 @@ class Settings:
     door_open_alert: float = 180.0  # a door open longer than this
     server_unreachable_alert: float = 600.0  # the server unreachable longer than this
     command_wait: float = 20.0  # long poll for remote commands
+    # The message broker for remote commands and presence (docs/MQTT.md); empty: none, the
+    # long poll above carries the commands.
+    mqtt_url: str = ""  # mqtt://host:1883
+    mqtt_topic_prefix: str = "locker"
+    mqtt_keepalive: float = 30.0  # the broker declares the controller gone after 1.5 times this
+    mqtt_username: str = ""
+    mqtt_password: str = ""
+    # With the broker connected: how often a short HTTP look still asks for missed commands.
+    command_catchup: float = 60.0
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None,

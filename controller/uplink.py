@@ -190,12 +190,24 @@ class Uplink:
 
     # Remote commands -----------------------------------------------------------------------------
     def run_commands(self, stop) -> None:
+        """Over the broker when it is connected (a short look over HTTP now and then
+        catches anything missed); else the long poll."""
         backoff = 1.0
         while not stop.is_set():
             if not self.controller.synced.wait(0.5):
                 continue
+            broker = self.controller.broker
+            over_broker = broker is not None and broker.connected.is_set()
+            if over_broker:
+                deadline = time.monotonic() + self.settings.command_catchup
+                while (not stop.is_set() and broker.connected.is_set()
+                       and time.monotonic() < deadline):
+                    stop.wait(0.5)
+                if stop.is_set():
+                    return
             try:
-                answer = self.client.commands(self.store.last_command_seq(), self.settings.command_wait)
+                answer = self.client.commands(self.store.last_command_seq(),
+                                              0.0 if over_broker else self.settings.command_wait)
             except ServerError as error:
                 logger.debug("commands: %s", error)
                 stop.wait(backoff)

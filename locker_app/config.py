@@ -58,6 +58,12 @@ class Config:
     EVENT_CLOCK_AHEAD_MINUTES = int(_env("EVENT_CLOCK_AHEAD_MINUTES", "10"))
     # A cabinet not heard from this long raises an alert.
     CABINET_SILENT_MINUTES = int(_env("CABINET_SILENT_MINUTES", "10"))
+    # The message broker for remote commands and the controllers' presence (docs/MQTT.md);
+    # empty: none, the controllers' long poll carries the commands.
+    MQTT_URL = _env("MQTT_URL", "")  # mqtt://127.0.0.1:1883
+    MQTT_TOPIC_PREFIX = _env("MQTT_TOPIC_PREFIX", "locker")
+    MQTT_USERNAME = _env("MQTT_USERNAME", "")
+    MQTT_PASSWORD = _env("MQTT_PASSWORD", "")
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'instance' / 'locker.sqlite'}")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     # Private Ed25519 keys that sign the codes in the QR, one file per key id.

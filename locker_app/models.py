@@ -200,6 +200,9 @@ class Controller(db.Model):
     last_sync_at: Mapped[datetime | None]
     # What the controller last said of itself (outbox backlog, boards, open doors), as JSON.
     reported_status: Mapped[str | None] = mapped_column(Text)
+    # When the message broker said the controller's connection was lost (its last will);
+    # cleared when it says "online" again.
+    broker_offline_at: Mapped[datetime | None]
     retired_at: Mapped[datetime | None]
     cabinet: Mapped[Cabinet] = relationship()
 

@@ -79,6 +79,10 @@ def main() -> int:
         print(f"The scheduler cannot start: {error}", file=sys.stderr)
         return 2
     scheduler = build_scheduler(app)
+    presence = None
+    if app.config.get("MQTT_URL"):
+        from locker_app.services.broker import PresenceListener
+        presence = PresenceListener(app).start()  # the controllers' presence, from the broker
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: scheduler.shutdown(wait=False))
     logger.info("scheduler started: %s", ", ".join(INTERVALS))
@@ -86,6 +90,9 @@ def main() -> int:
         scheduler.start()
     except KeyboardInterrupt:
         pass
+    finally:
+        if presence is not None:
+            presence.stop()
     return 0
 
 

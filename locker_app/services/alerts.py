@@ -68,18 +68,24 @@ def queue_alert_mails(session: Session, controller: Controller, stored_keys: lis
     session.commit()
 
 
-def raise_silent_cabinets(session: Session, now: datetime, silent_after: timedelta) -> int:
-    """A controller not heard from for ``silent_after`` gets a ``cabinet_silent`` alert
-    (once per silence), and a ``cabinet_back`` when it talks again. Safe to run twice:
-    the idempotency key of each is unique per controller."""
+def raise_silent_cabinets(session: Session, now: datetime, silent_after: timedelta,
+                          only: list[int] | None = None) -> int:
+    """A controller not heard from for ``silent_after``, or whose broker connection was
+    lost since it was last heard from (the broker's last will), gets a ``cabinet_silent``
+    alert (once per silence), and a ``cabinet_back`` when it talks again. Safe to run
+    twice: the idempotency key of each is unique per controller."""
     raised = 0
-    for controller in session.scalars(select(Controller).where(
-            Controller.retired_at.is_(None), Controller.last_seen_at.is_not(None))).all():
+    conditions = [Controller.retired_at.is_(None), Controller.last_seen_at.is_not(None)]
+    if only is not None:
+        conditions.append(Controller.id.in_(only))
+    for controller in session.scalars(select(Controller).where(*conditions)).all():
         last = session.scalars(select(ControllerEvent).where(
             ControllerEvent.controller_id == controller.id,
             ControllerEvent.kind.in_(("cabinet_silent", "cabinet_back")))
             .order_by(ControllerEvent.id.desc()).limit(1)).first()
-        is_silent = now - controller.last_seen_at >= silent_after
+        is_silent = (now - controller.last_seen_at >= silent_after
+                     or (controller.broker_offline_at is not None
+                         and controller.broker_offline_at >= controller.last_seen_at))
         if is_silent and (last is None or last.kind == "cabinet_back"):
             event = ControllerEvent(
                 controller_id=controller.id, kind="cabinet_silent", occurred_at=now,

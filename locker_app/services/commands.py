@@ -1,5 +1,6 @@
 """Remote commands from staff to a cabinet ("open compartment 3"), delivered to its
-controller by long poll within about two seconds while it is online."""
+controller over the message broker at once when there is one, else by long poll within
+about two seconds while it is online."""
 from __future__ import annotations
 
 import time
@@ -28,7 +29,18 @@ def request_open(session: Session, cabinet: Cabinet, compartment: int, *, reques
                             expires_at=now + timedelta(seconds=ttl_seconds))
     session.add(command)
     session.commit()
+    from locker_app.services import broker
+    broker.publish_command(command, now)  # at once over the broker, when there is one
     return command
+
+
+def command_document(command: RemoteCommand) -> dict:
+    """A command as the controller gets it, over HTTP or the broker."""
+    def iso(moment: datetime) -> str:
+        return aware_utc(moment).isoformat().replace("+00:00", "Z")
+    return {"id": command.uuid, "seq": command.id, "cabinet": command.cabinet_id,
+            "compartment": command.compartment, "expires_at": iso(command.expires_at),
+            "created_at": iso(command.created_at)}
 
 
 def describe(command: RemoteCommand, now: datetime | None = None) -> str:
@@ -51,9 +63,6 @@ def pending_for(session: Session, controller: Controller, after: int, wait: floa
             .order_by(RemoteCommand.id).limit(20)).all()
         if commands or time.monotonic() >= deadline:
             session.commit()  # end the read transaction; the next look sees new rows
-            return [{"id": c.uuid, "seq": c.id, "compartment": c.compartment,
-                     "expires_at": aware_utc(c.expires_at).isoformat().replace("+00:00", "Z"),
-                     "created_at": aware_utc(c.created_at).isoformat().replace("+00:00", "Z")}
-                    for c in commands]
+            return [command_document(c) for c in commands]
         session.commit()
         time.sleep(POLL_STEP)

@@ -1,5 +1,6 @@
 """city scale: the free-item check reads an item's current and future reservations only;
-PostgreSQL keeps the statistics of its small tables current
+PostgreSQL keeps the statistics of its small tables current; the broker's word on a
+controller's connection
 
 Revision ID: 0007
 Revises: 0006
@@ -7,6 +8,7 @@ Create Date: 2026-11-22
 
 """
 from alembic import op
+import sqlalchemy as sa
 
 
 revision = '0007'
@@ -29,6 +31,7 @@ def upgrade():
     op.drop_index('ix_reservation_item_window', table_name='reservation')
     op.create_index('ix_reservation_item_end', 'reservation', ['item_id', 'end_at', 'start_at'],
                     unique=False)
+    op.add_column('controller', sa.Column('broker_offline_at', sa.DateTime(), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         for table in SMALL_TABLES:
             op.execute(f"ALTER TABLE {table} SET (autovacuum_analyze_threshold = 1, "
@@ -37,6 +40,8 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table('controller') as batch_op:
+        batch_op.drop_column('broker_offline_at')
     if op.get_bind().dialect.name == "postgresql":
         for table in SMALL_TABLES:
             op.execute(f"ALTER TABLE {table} RESET (autovacuum_analyze_threshold, "
