@@ -70,16 +70,17 @@ def prepare(folder: Path, count: int, postgres: bool, say) -> str:
 class Server:
     """gunicorn with the project's settings, serving bench.city_wsgi."""
 
-    def __init__(self, url: str, folder: Path):
+    def __init__(self, url: str, folder: Path, **extra_env: str):
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LOCKER_DATABASE_URL": url, "LOCKER_SECRET_KEY": "bench-" + "s" * 30,
+        env = {**os.environ, **extra_env, "LOCKER_DATABASE_URL": url,
+               "LOCKER_SECRET_KEY": "bench-" + "s" * 30,
                "LOCKER_SIGNING_KEY_DIR": str(folder / "keys"), "LOCKER_COOKIE_SECURE": "0",
                "LOCKER_BIND": f"127.0.0.1:{self.port}", "LOCKER_MAIL_BACKEND": "console",
                # Many bookings from one address and one machine: the limits would refuse them.
                "LOCKER_LIMIT_BOOKING_PER_ADDRESS": "1000000 per hour",
                "LOCKER_ADDRESS_MAX_ACTIVE": "1000000"}
-        with open(folder / "gunicorn.log", "w") as log:
+        with open(folder / f"gunicorn-{self.port}.log", "w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
                  "bench.city_wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
@@ -94,7 +95,7 @@ class Server:
                 break
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"gunicorn did not start; see {folder / 'gunicorn.log'}")
+        raise RuntimeError(f"gunicorn did not start; see {folder / f'gunicorn-{self.port}.log'}")
 
     def stop(self) -> None:
         self.process.terminate()

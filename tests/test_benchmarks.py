@@ -49,3 +49,31 @@ def test_city_scale_bench_runs_and_reports():
     assert figures["bookings_per_second_8"] > 0
     text = report([figures])
     assert "booking, 8 clients" in text and "availability API" in text
+
+
+def test_booking_rush_bench_runs_and_reports(tmp_path):
+    """The short version: 120 attempts for 10 items over two gunicorn instances on the
+    test PostgreSQL; nothing may go wrong even here."""
+    from tests.conftest import require_postgres
+    require_postgres()
+    from bench.booking_rush import measure, report
+    figures = measure(attempts=120, items=10, postgres=True)
+    assert (figures["booked"], figures["refused"], figures["errors"]) == (10, 110, 0), figures
+    assert figures["active_in_database"] == 10 and figures["overlaps"] == 0
+    assert "simultaneous attempts" in report(figures)
+
+
+def test_many_cabinets_bench_runs_and_reports():
+    """The short version: 20 controllers on the real broker for a few seconds."""
+    from tests.test_broker import broker_problem
+    from tests.conftest import IN_CI
+    import pytest
+    problem = broker_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"CI must run the broker tests, but {problem}")
+        pytest.skip(problem)
+    from bench.many_cabinets import measure, report
+    figures = measure(controllers=20, seconds=4, long_poll=False)
+    assert figures["broker_samples"] > 10 and figures["alone_p95"] > 0
+    assert "on the broker" in report(figures)

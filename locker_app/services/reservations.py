@@ -216,15 +216,20 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
     name, email, person, rule = _checked_request(session, site, item_type, start, end, name,
                                                  email, person, now, grace_minutes)
     sold_out = _sold_out(item_type)
+    free = _site_items(site).where(Item.item_type_id == item_type.id, ~_overlapping(start, end))
+    if session.scalar(free.with_only_columns(Item.id).limit(1)) is None:
+        # Nothing free even before queueing for the allocation: refused at once, so a rush
+        # for the last items does not line every refusal up behind the lock.
+        session.rollback()
+        raise sold_out
     for attempt in range(ALLOCATION_ATTEMPTS):
         try:
             _serialise_allocation(session, site, item_type)
             rules.check_person(rule, item_type, _persons_windows(session, site, item_type, person, now),
                                start, end)
             _check_client(session, person, now)
-            item = session.scalars(
-                _site_items(site).where(Item.item_type_id == item_type.id, ~_overlapping(start, end))
-                .options(contains_eager(Item.compartment)).order_by(Item.id).limit(1)).first()
+            item = session.scalars(free.options(contains_eager(Item.compartment))
+                                   .order_by(Item.id).limit(1)).first()
             if item is None:
                 raise sold_out
             reservation = Reservation(
