@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import func, select, union
+from sqlalchemy import func, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -111,8 +111,12 @@ def sync(session: Session, controller: Controller, since: int, limit: int,
               .where(ReservationEvent.id > since,
                      ReservationEvent.reservation_id.in_(_scannable(cabinet.id, now)))
               .group_by(ReservationEvent.reservation_id).subquery())
+    # Plain columns, not whole reservations: a page of 500 is read without building objects.
     rows = session.execute(
-        select(latest.c.event_id, Reservation, Compartment.number, Item.item_type_id)
+        select(latest.c.event_id, Reservation.id, Reservation.state, Reservation.start_at,
+               Reservation.pickup_until, Reservation.end_at, Reservation.numeric_code,
+               Reservation.numeric_code_hash, Reservation.locale, Compartment.number,
+               Item.item_type_id)
         .join(Reservation, Reservation.id == latest.c.reservation_id)
         .join(Compartment, Reservation.compartment_id == Compartment.id)
         .join(Item, Reservation.item_id == Item.id)
@@ -122,14 +126,16 @@ def sync(session: Session, controller: Controller, since: int, limit: int,
     rows = rows[:limit]
     early = {rule.item_type_id: rule.early_pickup_minutes
              for rule in rules.rules_for_site(session, cabinet.site,
-                                               {type_id for *_, type_id in rows})}
-    for _, reservation, _, _ in rows:
-        # Hashed here, once, not while the visitor waits for the booking (it is slow on
-        # purpose).
-        if (reservation.numeric_code and not reservation.numeric_code_hash
-                and reservation.state in ReservationState.ACTIVE):
-            reservation.numeric_code_hash = numeric_codes.code_hash(reservation.numeric_code, salt)
-    cursor = rows[-1][0] if rows else since
+                                               {row.item_type_id for row in rows})}
+    # Hashed here, once, not while the visitor waits for the booking (it is slow on
+    # purpose); stored in one statement for the page.
+    hashes = {row.id: numeric_codes.code_hash(row.numeric_code, salt) for row in rows
+              if row.numeric_code and not row.numeric_code_hash
+              and row.state in ReservationState.ACTIVE}
+    if hashes:
+        session.execute(update(Reservation), [{"id": rid, "numeric_code_hash": value}
+                                              for rid, value in hashes.items()])
+    cursor = rows[-1].event_id if rows else since
     controller.last_seen_at = controller.last_sync_at = utcnow()
     document = {
         "cursor": cursor,
@@ -147,15 +153,16 @@ def sync(session: Session, controller: Controller, since: int, limit: int,
         "keys": {str(kid): key for kid, key in signing.public_keys().items()},
         "code_salt": salt,
         "reservations": [{
-            "id": r.id, "state": r.state, "compartment": number,
+            "id": r.id, "state": r.state, "compartment": r.number,
             "valid_from": _iso(r.start_at), "valid_until": _iso(r.pickup_until),
             "end": _iso(r.end_at),
             # From when the controller may open early, if nobody else has the item then.
-            "early_from": _iso(r.start_at - timedelta(minutes=early[type_id])),
+            "early_from": _iso(r.start_at - timedelta(minutes=early[r.item_type_id])),
             # Only active reservations carry a code hash: an ended one types in nothing.
-            "code_hash": r.numeric_code_hash if r.state in ReservationState.ACTIVE else None,
+            "code_hash": (hashes.get(r.id) or r.numeric_code_hash)
+            if r.state in ReservationState.ACTIVE else None,
             "locale": r.locale,
-        } for _, r, number, type_id in rows],
+        } for r in rows],
     }
     session.commit()
     return document

@@ -3,6 +3,7 @@ free times of the coming days as text ("heute frei von 14:15 bis 20:00 Uhr"), so
 has to guess and be refused."""
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -20,9 +21,14 @@ from locker_app.services.timeutil import clock_text, local_to_utc, to_local
 @dataclass(frozen=True)
 class DayFree:
     day: date
-    label: str  # "heute", "morgen", "Mittwoch, 25.11."
+    today: date
     ranges: list[tuple[time, time]]  # free stretches (local wall clock)
     closed: bool
+
+    @property
+    def label(self) -> str:
+        """"heute", "morgen", "Mittwoch, 25.11." (only the text needs it)."""
+        return _label(self.day, self.today)
 
     @property
     def text(self) -> str:
@@ -60,44 +66,119 @@ def _label(day: date, today: date) -> str:
     return format_date(day, "EEEE, d.M.")
 
 
+class _Busy:
+    """An item's reservations merged into sorted, separate stretches: whether a slot
+    touches one is a binary search, not a walk through them all."""
+
+    def __init__(self, windows: list[tuple[datetime, datetime]]) -> None:
+        merged: list[list[datetime]] = []
+        for start, end in sorted(windows):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self.starts = [start for start, _ in merged]
+        self.ends = [end for _, end in merged]
+
+    def gaps(self, start: datetime, end: datetime):
+        """The stretches of [start, end) without a reservation."""
+        index = max(0, bisect_left(self.ends, start))
+        at = start
+        while index < len(self.starts) and self.starts[index] < end:
+            if self.starts[index] > at:
+                yield at, self.starts[index]
+            at = max(at, self.ends[index])
+            index += 1
+        if at < end:
+            yield at, end
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        # The last stretch beginning before ``end`` is the only one that can reach past
+        # ``start`` (the stretches are separate and sorted).
+        index = bisect_left(self.starts, end) - 1
+        return index >= 0 and self.ends[index] > start
+
+
+QUARTER = timedelta(minutes=15)
+
+
+def _floor_quarter(moment: datetime) -> datetime:
+    return moment - timedelta(minutes=moment.minute % 15, seconds=moment.second,
+                              microseconds=moment.microsecond)
+
+
+def free_ranges(items: list[_Busy], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The slots of [start, end) in which at least one item is free for the whole slot,
+    joined into ranges. The slots: from ``start`` to the next quarter hour, then quarter
+    hours, the last one ending at ``end``. Each item's free gaps are cut to whole slots and
+    the results joined: no walk through the slots one by one."""
+    def up(moment: datetime) -> datetime:  # the first slot boundary at or after it
+        if moment <= start:
+            return start
+        floor = _floor_quarter(moment)
+        return min(end, floor if floor == moment else floor + QUARTER)
+
+    def down(moment: datetime) -> datetime:  # the last slot boundary at or before it
+        if moment >= end:
+            return end
+        return max(start, _floor_quarter(moment))
+    covered = sorted((up(a), down(b)) for busy in items for a, b in busy.gaps(start, end)
+                     if up(a) < down(b))
+    ranges: list[tuple[datetime, datetime]] = []
+    for a, b in covered:
+        if ranges and a <= ranges[-1][1]:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], b))
+        else:
+            ranges.append((a, b))
+    return ranges
+
+
 def free_days(session: Session, site: Site, item_type: ItemType, now: datetime,
               days: int = 3, first: date | None = None) -> list[DayFree]:
     """Per day from ``first`` (today): the stretches (in 15-minute steps, within the
-    opening hours and not in the past) in which at least one item of the type is free.
-    Reads only reservations not yet ended: the history does not count."""
+    opening hours and not in the past) in which at least one item of the type is free."""
+    return free_days_by_type(session, site, [item_type.id], now, days, first)[item_type.id]
+
+
+def free_days_by_type(session: Session, site: Site, type_ids: list[int], now: datetime,
+                      days: int = 3, first: date | None = None,
+                      items: dict[int, list[int]] | None = None) -> dict[int, list[DayFree]]:
+    """``free_days`` for several item types in three statements, two when the caller
+    knows the items of each type. Reads only reservations not yet ended: the history does
+    not count."""
     today = to_local(now).date()
     first = max(first or today, today)
-    items = session.scalars(_site_items(site).where(Item.item_type_id == item_type.id)
-                            .with_only_columns(Item.id)).all()
+    if items is None:
+        items = {type_id: [] for type_id in type_ids}
+        for item_id, type_id in session.execute(
+                _site_items(site).where(Item.item_type_id.in_(type_ids))
+                .with_only_columns(Item.id, Item.item_type_id)):
+            items[type_id].append(item_id)
+    every_item = [item for type_id in type_ids for item in items[type_id]]
     horizon_start = max(now, local_to_utc(first, time(0)))
     horizon_end = local_to_utc(first + timedelta(days=days), time(0))
-    busy: dict[int, list[tuple[datetime, datetime]]] = {item: [] for item in items}
+    busy: dict[int, list[tuple[datetime, datetime]]] = {item: [] for item in every_item}
     for item_id, start, end in session.execute(
             select(Reservation.item_id, Reservation.start_at, Reservation.end_at).where(
-                Reservation.item_id.in_(items), Reservation.state.in_(ReservationState.ACTIVE),
+                Reservation.item_id.in_(every_item), Reservation.state.in_(ReservationState.ACTIVE),
                 Reservation.end_at > horizon_start, Reservation.start_at < horizon_end)):
         busy[item_id].append((start, end))
+    taken = {item: _Busy(windows) for item, windows in busy.items()}
     hours_by_day = rules.hours_on_days(session, site, {first + timedelta(days=n) for n in range(days)})
-    result = []
+    result: dict[int, list[DayFree]] = {type_id: [] for type_id in type_ids}
     for offset in range(days):
         day = first + timedelta(days=offset)
         hours = hours_by_day[day]
-        if hours is None:
-            result.append(DayFree(day, _label(day, today), [], True))
-            continue
-        # From the opening, or from now (to the minute) when the day has begun; then in
-        # quarter hours.
-        slot = max(local_to_utc(day, hours.opens), now.replace(second=0, microsecond=0))
-        closes = local_to_utc(day, hours.closes)
-        ranges: list[tuple[datetime, datetime]] = []
-        while slot < closes:
-            slot_end = min(slot + timedelta(minutes=15 - slot.minute % 15), closes)
-            if any(all(not (s < slot_end and e > slot) for s, e in busy[item]) for item in items):
-                if ranges and ranges[-1][1] == slot:
-                    ranges[-1] = (ranges[-1][0], slot_end)
-                else:
-                    ranges.append((slot, slot_end))
-            slot = slot_end
-        result.append(DayFree(day, _label(day, today),
-                              [(to_local(a).time(), to_local(b).time()) for a, b in ranges], False))
+        for type_id in type_ids:
+            if hours is None:
+                result[type_id].append(DayFree(day, today, [], True))
+                continue
+            # From the opening, or from now (to the minute) when the day has begun; then
+            # in quarter hours.
+            ranges = free_ranges([taken[item] for item in items[type_id]],
+                                 max(local_to_utc(day, hours.opens),
+                                     now.replace(second=0, microsecond=0)),
+                                 local_to_utc(day, hours.closes))
+            result[type_id].append(DayFree(day, today, [(to_local(a).time(), to_local(b).time())
+                                                        for a, b in ranges], False))
     return result
