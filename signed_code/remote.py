@@ -77,7 +77,3 @@ def broker_address(url: str) -> tuple[str, int]:
     if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
         raise ValueError(f"not an mqtt:// address: {url!r}")
     return parts.hostname, parts.port or 1883
-
-
-__all__ = ["PURPOSE", "topic", "encode_command", "decode_command", "presence", "read_presence",
-           "broker_address", "Ed25519PublicKey"]

@@ -14,7 +14,7 @@ from flask import current_app, jsonify, request
 from flask_babel import get_locale, gettext as _
 from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response, SpecTree
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from locker_app.api import bp
 from locker_app.extensions import db
@@ -243,7 +243,7 @@ def item_types(slug: str):
 def site_availability(slug: str):
     """Free times per item type and day: the stretches in which at least one is free, in
     quarter hours within the opening hours."""
-    site = _site_or_none(slug)
+    site, offered = booking.offered_items(db.session, slug[:40])
     if site is None:
         return error(_("There is no such site."), "unknown_site", 404, "slug")
     query: AvailabilityQuery = request.context.query
@@ -256,8 +256,8 @@ def site_availability(slug: str):
     if (last - first).days + 1 > MAX_AVAILABILITY_DAYS:
         return error(_("Please ask for at most %(days)d days at once.", days=MAX_AVAILABILITY_DAYS),
                      "invalid", 422, "to")
-    offers = [offer for offer in _offered(site)
-              if query.item_type is None or offer.item_type.code == query.item_type]
+    offers = [(item_type, items) for item_type, items in offered
+              if query.item_type is None or item_type.code == query.item_type]
     if query.item_type is not None and not offers:
         return error(_("There is no such item type at this site."), "unknown_item_type", 404,
                      "item_type")
@@ -265,10 +265,13 @@ def site_availability(slug: str):
     def moment(day: date, clock: time) -> datetime:
         return aware_utc(local_to_utc(day, clock)).astimezone(zone)
     result = []
-    for offer in offers:
-        days = free_times.free_days(db.session, site, offer.item_type, now,
-                                    days=(last - first).days + 1, first=first)
-        result.append(TypeAvailability(item_type=offer.item_type.code, days=[
+    free = free_times.free_days_by_type(
+        db.session, site, [item_type.id for item_type, _items in offers], now,
+        days=(last - first).days + 1, first=first,
+        items={item_type.id: items for item_type, items in offers})
+    for item_type, _items in offers:
+        days = free[item_type.id]
+        result.append(TypeAvailability(item_type=item_type.code, days=[
             Day(date=day.day, open=not day.closed,
                 free=[FreeRange(start=moment(day.day, a), end=moment(day.day, b))
                       for a, b in day.ranges]) for day in days]))
@@ -299,7 +302,7 @@ def _parse_time(raw: str, field: str) -> datetime:
     return utc_naive(moment, field)
 
 
-def reservation_out(reservation: Reservation) -> ReservationOut:
+def reservation_out(reservation: Reservation, rule: BookingRule | None = None) -> ReservationOut:
     compartment = reservation.compartment
     site = compartment.cabinet.site
     item_type = reservation.item.item_type
@@ -313,7 +316,7 @@ def reservation_out(reservation: Reservation) -> ReservationOut:
         start=aware_utc(reservation.start_at), end=aware_utc(reservation.end_at),
         pickup_until=aware_utc(reservation.pickup_until),
         can_cancel=booking.can_cancel(reservation),
-        rules=_rules(site, item_type, rules.rule_for(db.session, site, item_type)))
+        rules=_rules(site, item_type, rule or rules.rule_for(db.session, site, item_type)))
 
 
 @bp.post("/reservations")
@@ -330,20 +333,32 @@ def create_reservation():
     refusal = sold_out_memo().sold_out(window)
     if refusal:
         return error(refusal, "sold_out", 409)
-    site = _site_or_none(payload.site)
-    if site is None:
-        return error(_("There is no such site."), "unknown_site", 422, "site")
-    item_type = db.session.scalars(select(ItemType).where(
-        ItemType.code == payload.item_type[:40], ItemType.retired_at.is_(None))).first()
-    if item_type is None:
+    # The site, the item type and their rule in one statement; which one is missing is
+    # asked only when one is.
+    found = db.session.execute(
+        select(Site, ItemType, BookingRule).select_from(Site)
+        .join(ItemType, and_(ItemType.code == payload.item_type[:40], ItemType.retired_at.is_(None)))
+        .outerjoin(BookingRule, and_(BookingRule.site_id == Site.id,
+                                     BookingRule.item_type_id == ItemType.id))
+        .where(Site.slug == payload.site[:40], Site.retired_at.is_(None))).first()
+    if found is None:
+        if _site_or_none(payload.site) is None:
+            return error(_("There is no such site."), "unknown_site", 422, "site")
         return error(_("There is no such item type."), "unknown_item_type", 422, "item_type")
+    site, item_type, rule = found
+    rule = rules.or_defaults(rule)
     names = {"de": item_type.name("de"), "en": item_type.name("en")}
+    # What was just written is answered from memory: not expired by the commit, so the
+    # answer does not read the reservation, its compartment and item again.
+    session = db.session()
+    session.expire_on_commit = False
     try:
         start = _parse_time(payload.start, "start")
         end = _parse_time(payload.end, "end")
         reservation = booking.create_reservation(
             db.session, site=site, item_type=item_type, start=start, end=end, name=payload.name,
             email=payload.email, grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"],
+            rule=rule,
             # The same per-person rules as the form; no browser session here, so the
             # client's address stands in for it.
             person=booking.Person(payload.email, (), client_key(),
@@ -354,7 +369,9 @@ def create_reservation():
     except DomainError as refusal:
         db.session.rollback()
         return error(refusal, "refused", 422, refusal.field)
-    return reservation_out(reservation), 201
+    finally:
+        session.expire_on_commit = True
+    return reservation_out(reservation, rule), 201
 
 
 class SoldOutMemo:

@@ -62,11 +62,16 @@ def _overlapping(start: datetime, end: datetime):
     )
 
 
+def _usable():
+    """What makes an item one visitors can get: in service, in a cabinet still in use
+    (the cabinet joined)."""
+    return Item.in_service.is_(True), Item.retired_at.is_(None), Cabinet.retired_at.is_(None)
+
+
 def _site_items(site: Site):
-    """The items visitors can get at a site: in service, in a cabinet still in use."""
+    """The items visitors can get at a site."""
     return (select(Item).join(Item.compartment).join(Compartment.cabinet)
-            .where(Cabinet.site_id == site.id, Item.in_service.is_(True),
-                   Item.retired_at.is_(None), Cabinet.retired_at.is_(None)))
+            .where(Cabinet.site_id == site.id, *_usable()))
 
 
 def availability(session: Session, site: Site, start: datetime, end: datetime) -> list[Availability]:
@@ -78,6 +83,25 @@ def availability(session: Session, site: Site, start: datetime, end: datetime) -
                            func.sum(case((_overlapping(start, end), 0), else_=1)))
         .group_by(ItemType.id).order_by(ItemType.id)).all()
     return [Availability(item_type, total, int(free)) for item_type, total, free in rows]
+
+
+def offered_items(session: Session, slug: str) -> tuple[Site | None, list[tuple[ItemType, list[int]]]]:
+    """The site with this slug and the item types offered there (as ``availability``
+    counts them), each with its items' ids: one statement, a second only for a site
+    without any item (or none at all)."""
+    offered: dict[int, tuple[ItemType, list[int]]] = {}
+    site = None
+    for site, item_id, item_type in session.execute(
+            select(Site, Item.id, ItemType).select_from(Item).join(Item.compartment)
+            .join(Compartment.cabinet).join(Cabinet.site).join(Item.item_type)
+            .where(Site.slug == slug, Site.retired_at.is_(None), ItemType.retired_at.is_(None),
+                   *_usable())
+            .order_by(ItemType.id, Item.id)):
+        offered.setdefault(item_type.id, (item_type, []))[1].append(item_id)
+    if site is None:
+        site = session.scalars(select(Site).where(Site.slug == slug,
+                                                  Site.retired_at.is_(None))).first()
+    return site, list(offered.values())
 
 
 def clean_name(raw: str | None) -> str:
@@ -167,7 +191,8 @@ def _serialise_allocation(session: Session, site: Site, item_type: ItemType) -> 
 
 def _checked_request(session: Session, site: Site, item_type: ItemType, start: datetime,
                      end: datetime, name: str | None, email: str | None, person: Person | None,
-                     now: datetime, grace_minutes: int) -> tuple[str, str | None, Person, BookingRule]:
+                     now: datetime, grace_minutes: int,
+                     rule: BookingRule | None = None) -> tuple[str, str | None, Person, BookingRule]:
     """The checks before any item is chosen: name, address, the window against the rules.
     Returns the cleaned name and address, the person (with that address) and the rule."""
     name = clean_name(name)
@@ -175,7 +200,7 @@ def _checked_request(session: Session, site: Site, item_type: ItemType, start: d
     person = person or Person()
     person = Person(email or person.email, person.reservation_ids, person.client_key,
                     person.client_limit)
-    rule = rules.rule_for(session, site, item_type)
+    rule = rule or rules.rule_for(session, site, item_type)
     rules.check_window(session, site, item_type, rule, start, end, now, grace_minutes=grace_minutes)
     return name, email, person, rule
 
@@ -206,15 +231,17 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                        end: datetime, name: str | None, email: str | None,
                        person: Person | None = None, now: datetime | None = None,
                        grace_minutes: int = 15, actor: str = "visitor",
-                       cause: str | None = None, phone: str | None = None) -> Reservation:
-    """Book a concrete item of ``item_type`` at ``site`` for [start, end) (naive UTC).
+                       cause: str | None = None, phone: str | None = None,
+                       rule: BookingRule | None = None) -> Reservation:
+    """Book a concrete item of ``item_type`` at ``site`` for [start, end) (naive UTC);
+    ``rule`` is the site's rule for the type when the caller has read it already.
 
     Raises DomainError for what the rules refuse and SoldOut when no item is free. The
     database has the last word on overlaps; losing a race means trying the next item.
     """
     now = now or utcnow()
     name, email, person, rule = _checked_request(session, site, item_type, start, end, name,
-                                                 email, person, now, grace_minutes)
+                                                 email, person, now, grace_minutes, rule)
     sold_out = _sold_out(item_type)
     free = _site_items(site).where(Item.item_type_id == item_type.id, ~_overlapping(start, end))
     if session.scalar(free.with_only_columns(Item.id).limit(1)) is None:
@@ -228,7 +255,8 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
             rules.check_person(rule, item_type, _persons_windows(session, site, item_type, person, now),
                                start, end)
             _check_client(session, person, now)
-            item = session.scalars(free.options(contains_eager(Item.compartment))
+            item = session.scalars(free.options(contains_eager(Item.compartment)
+                                                .contains_eager(Compartment.cabinet))
                                    .order_by(Item.id).limit(1)).first()
             if item is None:
                 raise sold_out

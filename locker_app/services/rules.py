@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import format_date, get_locale, lazy_gettext as _l, ngettext
-from sqlalchemy import select
+from sqlalchemy import Date, Integer, cast, null, select, union_all
 from sqlalchemy.orm import Session
 
 from locker_app.models import RULE_DEFAULTS, BookingRule, ItemType, OpeningHours, Site, SpecialDay
@@ -33,12 +33,13 @@ def duration_text(minutes: int) -> str:
 
 
 def rule_for(session: Session, site: Site, item_type: ItemType) -> BookingRule:
-    rule = session.scalars(select(BookingRule).where(
-        BookingRule.site_id == site.id, BookingRule.item_type_id == item_type.id)).first()
-    if rule is None:
-        # No rule set by staff yet: the column defaults.
-        rule = BookingRule(**RULE_DEFAULTS)
-    return rule
+    return or_defaults(session.scalars(select(BookingRule).where(
+        BookingRule.site_id == site.id, BookingRule.item_type_id == item_type.id)).first())
+
+
+def or_defaults(rule: BookingRule | None) -> BookingRule:
+    """The rule, or the column defaults when staff have not set one yet."""
+    return rule if rule is not None else BookingRule(**RULE_DEFAULTS)
 
 
 def rules_for_site(session: Session, site: Site, item_type_ids: set[int]) -> list[BookingRule]:
@@ -56,16 +57,25 @@ def hours_on(session: Session, site: Site, day: date) -> Hours | None:
 
 
 def hours_on_days(session: Session, site: Site, days: set[date]) -> dict[date, Hours | None]:
-    """Opening hours of the site on each of a few dates (two statements for all)."""
-    special = {row.day: row for row in session.scalars(select(SpecialDay).where(
-        SpecialDay.site_id == site.id, SpecialDay.day.in_(days)))}
-    weekdays = {day.weekday() for day in days if day not in special}
-    regular = {row.weekday: row for row in session.scalars(select(OpeningHours).where(
-        OpeningHours.site_id == site.id, OpeningHours.weekday.in_(weekdays)))} if weekdays else {}
+    """Opening hours of the site on each of a few dates, in one statement: the special
+    days among them and the site's regular week (a handful of rows) together."""
+    if not days:
+        return {}
+    special, regular = {}, {}
+    for day, weekday, opens, closes in session.execute(union_all(
+            select(SpecialDay.day, cast(null(), Integer), SpecialDay.opens, SpecialDay.closes)
+            .where(SpecialDay.site_id == site.id, SpecialDay.day.in_(days)),
+            select(cast(null(), Date), OpeningHours.weekday, OpeningHours.opens, OpeningHours.closes)
+            .where(OpeningHours.site_id == site.id,
+                   OpeningHours.weekday.in_({day.weekday() for day in days})))):
+        if day is not None:
+            special[day] = (opens, closes)
+        else:
+            regular[weekday] = (opens, closes)
     hours = {}
     for day in days:
-        row = special.get(day) or regular.get(day.weekday())
-        hours[day] = Hours(row.opens, row.closes) if row is not None and row.opens else None
+        opens, closes = special.get(day) or regular.get(day.weekday()) or (None, None)
+        hours[day] = Hours(opens, closes) if opens else None
     return hours
 
 
