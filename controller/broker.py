@@ -28,6 +28,9 @@ class BrokerLink:
         self.controller = controller
         self.settings = controller.settings
         self.connected = threading.Event()
+        # The first connection came to an end, subscribed or failed: until then the
+        # controller does not open a long poll it would not need.
+        self.settled = threading.Event()
         self.refused = 0  # messages that were not a valid command for this cabinet
         self.received = 0  # commands carried out that came over the broker
         self._client: mqtt.Client | None = None
@@ -63,10 +66,20 @@ class BrokerLink:
         def on_connect(client, userdata, flags, reason_code, properties):
             if reason_code.is_failure:
                 logger.warning("broker refused the connection: %s", reason_code)
+                self.settled.set()
                 return
             client.subscribe(commands_topic, qos=1)
             client.publish(self._status_topic, remote.presence("online"), qos=1, retain=True)
+
+        def on_subscribe(client, userdata, mid, reason_codes, properties):
+            # Connected counts from the broker's acknowledgement of the subscription: a
+            # command published before it would not reach this controller.
+            if any(code.is_failure for code in reason_codes):
+                logger.warning("broker refused the subscription: %s", reason_codes)
+                self.settled.set()
+                return
             self.connected.set()
+            self.settled.set()
             logger.info("broker connected: %s:%s, commands on %s", host, port, commands_topic)
 
         def on_disconnect(client, userdata, flags, reason_code, properties):
@@ -77,6 +90,8 @@ class BrokerLink:
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
+        client.on_subscribe = on_subscribe
+        client.on_connect_fail = lambda client, userdata: self.settled.set()
         client.on_message = lambda client, userdata, message: self.receive(message.payload)
         client.reconnect_delay_set(1, max(1, int(settings.server_retry_max)))
         properties = Properties(PacketTypes.CONNECT)

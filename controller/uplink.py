@@ -11,6 +11,9 @@ from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
 logger = logging.getLogger(__name__)
+# With a broker configured, how long the controller gives its first connection before it
+# opens a long poll instead (one that would hold a place at the server for nothing).
+BROKER_GRACE_SECONDS = 5.0
 
 
 class ServerError(Exception):
@@ -193,10 +196,17 @@ class Uplink:
         """Over the broker when it is connected (a short look over HTTP now and then
         catches anything missed); else the long poll."""
         backoff = 1.0
+        grace_until = None
         while not stop.is_set():
             if not self.controller.synced.wait(0.5):
                 continue
             broker = self.controller.broker
+            if grace_until is None:  # the broker link starts connecting after the first sync
+                grace_until = time.monotonic() + BROKER_GRACE_SECONDS
+            if (broker is not None and not broker.settled.is_set()
+                    and time.monotonic() < grace_until):
+                broker.settled.wait(0.5)  # the broker first, the long poll if it fails
+                continue
             over_broker = broker is not None and broker.connected.is_set()
             if over_broker:
                 deadline = time.monotonic() + self.settings.command_catchup
@@ -218,6 +228,10 @@ class Uplink:
                 if stop.is_set():
                     return
                 self.controller.handle_command(command)
+            if not over_broker and answer.get("retry_after"):
+                # The server holds as many long polls as it may: asked again a little
+                # later instead of at once, again and again.
+                stop.wait(min(float(answer["retry_after"]), 60.0))
 
     @staticmethod
     def parse_time(text: str) -> datetime:

@@ -2,6 +2,7 @@
 for apps is in public.py.)"""
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from functools import wraps
 
@@ -62,13 +63,62 @@ def status():
     return jsonify(ok=True)
 
 
+class LongPollPlaces:
+    """How many controllers' long polls this process holds at once. Each holds a server
+    thread for up to 25 s: without a limit, eight controllers without a broker held every
+    thread and the public home page took 24 s."""
+
+    #: When a controller answered at once for want of a place asks again.
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, places: int) -> None:
+        self._free = threading.BoundedSemaphore(places) if places > 0 else None
+        self._lock = threading.Lock()
+        self.taken = 0
+        self.turned_away = 0
+
+    def take(self) -> bool:
+        got = self._free is not None and self._free.acquire(blocking=False)
+        with self._lock:
+            if got:
+                self.taken += 1
+            else:
+                self.turned_away += 1
+        return got
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.taken -= 1
+        self._free.release()
+
+
+def long_poll_places() -> LongPollPlaces:
+    """The places of this app (each process has its own)."""
+    places = current_app.extensions.get("long_poll_places")
+    if places is None:
+        places = current_app.extensions.setdefault(
+            "long_poll_places", LongPollPlaces(current_app.config["LONG_POLLS_PER_PROCESS"]))
+    return places
+
+
 @bp.get("/controller/commands")
 @controller_required
 def commands():
-    """Long poll: answers at once when a command waits, else after up to ``wait`` seconds."""
+    """Long poll: answers at once when a command waits, else after up to ``wait`` seconds.
+    When the process holds as many long polls as it may, it answers at once with
+    ``retry_after`` (seconds): the controller asks again then."""
     try:
         after = whole_number(request.args.get("after"), "after")
         wait = seconds(request.args.get("wait"), "wait", 25.0)
     except BadInput as error:
         return jsonify(error=str(error)), 400
-    return jsonify(commands=pending_for(db.session, g.controller, after, wait))
+    if wait <= 0:
+        return jsonify(commands=pending_for(db.session, g.controller, after, 0.0))
+    places = long_poll_places()
+    if not places.take():
+        return jsonify(commands=pending_for(db.session, g.controller, after, 0.0),
+                       retry_after=LongPollPlaces.RETRY_SECONDS)
+    try:
+        return jsonify(commands=pending_for(db.session, g.controller, after, wait))
+    finally:
+        places.give_back()
