@@ -87,10 +87,10 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if requests.get(self.base + "/bare", timeout=2).status_code == 200:
+                if requests.get(self.base + "/bare", timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+            except requests.RequestException:
+                pass  # not listening yet, or listening while the workers still load the app
             if self.process.poll() is not None:
                 break
             time.sleep(0.1)
