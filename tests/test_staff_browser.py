@@ -3,7 +3,9 @@ for a caller, open a compartment remotely through the emulated locker, acknowled
 alert it raises; axe (WCAG 2.2 AA) on every staff page; one flow by keyboard at 360 px;
 with JavaScript off. Screenshots land in test-results/staff/."""
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -108,6 +110,11 @@ def test_staff_desk_end_to_end(desk, live_server, emulator, make_controller, bro
         page.goto(f"{live_server}/staff/book")
         check(page, "book-for-caller")
         page.get_by_label("Standort").select_option(label="Stadtpark")
+        # Tomorrow: today's 23:00 has passed in the last hour of the day (in Berlin).
+        tomorrow = (datetime.now(ZoneInfo(app.config["TIMEZONE"])).date()
+                    + timedelta(days=1)).isoformat()
+        page.get_by_label("Abholtag").fill(tomorrow)
+        page.get_by_label("Rückgabetag").fill(tomorrow)
         page.get_by_label("Abholzeit").fill("23:00")
         page.get_by_label("Rückgabezeit").fill("23:45")
         page.get_by_label("Name der anrufenden Person").fill("Herr Krause")
