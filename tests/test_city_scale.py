@@ -122,12 +122,14 @@ def test_the_free_item_check_skips_past_reservations_by_index(app):
     item's past reservations are never read (before: every one of them was)."""
     with app.app_context():
         site = db.session.scalars(select(Site)).one()
-        query = reservations._site_items(site).where(
-            ~reservations._overlapping(NOW, NOW + timedelta(hours=1))).limit(1)
-        compiled = query.compile(db.engine, compile_kwargs={"render_postcompile": True})
-        values = tuple(compiled.params[name] for name in compiled.positiontup)
+        item_type = db.session.scalars(select(ItemType)).first()
+        # The statement a booking runs, with the values it would be given.
+        expanded = reservations._free_items_statement(pick=True).compile(
+            db.engine).construct_expanded_state(
+            {"site_id": site.id, "item_type_id": item_type.id, "start": NOW,
+             "end": NOW + timedelta(hours=1)})
         plan = " | ".join(row[-1] for row in db.session.connection().exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + str(compiled), values))
+            "EXPLAIN QUERY PLAN " + expanded.statement, tuple(expanded.positional_parameters)))
     assert "ix_reservation_item_end (item_id=? AND end_at>?)" in plan, plan
 
 
@@ -171,6 +173,38 @@ def test_a_booking_through_the_api_and_its_answer_take_eleven_statements(any_app
         refused = client.post("/api/v1/reservations", json={
             **payload, "start": "2030-05-03T10:00", "end": "2030-05-03T11:00", "name": "Erika"})
         assert refused.status_code == 422 and refused.get_json()["code"] == code, refused.get_json()
+
+
+@freeze_time(NOW)
+def test_an_item_taken_while_the_booking_waited_for_its_turn_is_not_given_twice(any_app, monkeypatch):
+    """The booking reads the first free item before its turn; another booking takes that
+    one in between: this one gets the next item, its code names that item's compartment."""
+    own_turn = reservations._allocation_turn
+
+    @contextmanager
+    def taken_meanwhile(session):
+        with db.engine.begin() as other:  # another visitor, a moment faster
+            item = other.execute(select(Item.id, Item.compartment_id).order_by(Item.id)).first()
+            other.execute(insert(Reservation).values(
+                item_id=item.id, compartment_id=item.compartment_id, state="booked",
+                start_at=datetime(2030, 5, 3, 8), end_at=datetime(2030, 5, 3, 9),
+                pickup_until=datetime(2030, 5, 3, 8, 30), created_at=NOW, locale="de"))
+        with own_turn(session):
+            yield
+    monkeypatch.setattr(reservations, "_allocation_turn", taken_meanwhile)
+    with any_app.app_context():
+        first, second = db.session.execute(select(Item.id, Item.compartment_id)
+                                           .order_by(Item.id).limit(2)).all()
+    booked = any_app.test_client().post("/api/v1/reservations", json={
+        "site": "stadtpark", "item_type": "rollator", "start": "2030-05-03T10:00",
+        "end": "2030-05-03T11:00", "name": "Erika"})
+    assert booked.status_code == 201, booked.get_json()
+    with any_app.app_context():
+        mine = db.session.get(Reservation, booked.get_json()["id"])
+        assert (mine.item_id, mine.compartment_id) == tuple(second) != tuple(first)
+        assert booked.get_json()["compartment"] == mine.compartment.number
+        claims = reservations.signed_code.verify(mine.code, reservations.signing.public_key_objects())
+        assert claims.compartment == mine.compartment.number
 
 
 @freeze_time(NOW)

@@ -7,14 +7,14 @@ import json
 import threading
 from time import monotonic
 from datetime import date, datetime, time, timedelta
-from functools import wraps
+from functools import cache, wraps
 from zoneinfo import ZoneInfo
 
 from flask import current_app, jsonify, request
 from flask_babel import get_locale, gettext as _
 from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response, SpecTree
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 
 from locker_app.api import bp
 from locker_app.extensions import db
@@ -319,6 +319,17 @@ def reservation_out(reservation: Reservation, rule: BookingRule | None = None) -
         rules=_rules(site, item_type, rule or rules.rule_for(db.session, site, item_type)))
 
 
+@cache
+def _site_type_rule():
+    """A site by slug, an item type by code and the site's rule for it (None when staff
+    have set none): built once, as a booking asks it every time."""
+    return (select(Site, ItemType, BookingRule).select_from(Site)
+            .join(ItemType, and_(ItemType.code == bindparam("code"), ItemType.retired_at.is_(None)))
+            .outerjoin(BookingRule, and_(BookingRule.site_id == Site.id,
+                                         BookingRule.item_type_id == ItemType.id))
+            .where(Site.slug == bindparam("slug"), Site.retired_at.is_(None)))
+
+
 @bp.post("/reservations")
 @booking_limits
 @json_guard
@@ -335,12 +346,8 @@ def create_reservation():
         return error(refusal, "sold_out", 409)
     # The site, the item type and their rule in one statement; which one is missing is
     # asked only when one is.
-    found = db.session.execute(
-        select(Site, ItemType, BookingRule).select_from(Site)
-        .join(ItemType, and_(ItemType.code == payload.item_type[:40], ItemType.retired_at.is_(None)))
-        .outerjoin(BookingRule, and_(BookingRule.site_id == Site.id,
-                                     BookingRule.item_type_id == ItemType.id))
-        .where(Site.slug == payload.site[:40], Site.retired_at.is_(None))).first()
+    found = db.session.execute(_site_type_rule(), {"slug": payload.site[:40],
+                                                   "code": payload.item_type[:40]}).first()
     if found is None:
         if _site_or_none(payload.site) is None:
             return error(_("There is no such site."), "unknown_site", 422, "site")

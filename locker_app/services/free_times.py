@@ -151,7 +151,7 @@ def free_days_by_type(session: Session, site: Site, type_ids: list[int], now: da
     if items is None:
         items = {type_id: [] for type_id in type_ids}
         for item_id, type_id in session.execute(
-                _site_items(site).where(Item.item_type_id.in_(type_ids))
+                _site_items(site.id).where(Item.item_type_id.in_(type_ids))
                 .with_only_columns(Item.id, Item.item_type_id)):
             items[type_id].append(item_id)
     every_item = [item for type_id in type_ids for item in items[type_id]]

@@ -1,11 +1,12 @@
 """The booking rules of a site and item type, each refusal a plain sentence."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import format_date, get_locale, lazy_gettext as _l, ngettext
-from sqlalchemy import Date, Integer, cast, null, select, union_all
+from sqlalchemy import Date, Integer, bindparam, cast, null, select, union_all
 from sqlalchemy.orm import Session
 
 from locker_app.models import RULE_DEFAULTS, BookingRule, ItemType, OpeningHours, Site, SpecialDay
@@ -56,18 +57,27 @@ def hours_on(session: Session, site: Site, day: date) -> Hours | None:
     return hours_on_days(session, site, {day})[day]
 
 
+@functools.cache
+def _hours_statement():
+    """Built once: a statement object is compiled and keyed once, not on every booking."""
+    return union_all(
+        select(SpecialDay.day, cast(null(), Integer), SpecialDay.opens, SpecialDay.closes)
+        .where(SpecialDay.site_id == bindparam("site_id"),
+               SpecialDay.day.in_(bindparam("days", expanding=True))),
+        select(cast(null(), Date), OpeningHours.weekday, OpeningHours.opens, OpeningHours.closes)
+        .where(OpeningHours.site_id == bindparam("site_id"),
+               OpeningHours.weekday.in_(bindparam("weekdays", expanding=True))))
+
+
 def hours_on_days(session: Session, site: Site, days: set[date]) -> dict[date, Hours | None]:
     """Opening hours of the site on each of a few dates, in one statement: the special
     days among them and the site's regular week (a handful of rows) together."""
     if not days:
         return {}
     special, regular = {}, {}
-    for day, weekday, opens, closes in session.execute(union_all(
-            select(SpecialDay.day, cast(null(), Integer), SpecialDay.opens, SpecialDay.closes)
-            .where(SpecialDay.site_id == site.id, SpecialDay.day.in_(days)),
-            select(cast(null(), Date), OpeningHours.weekday, OpeningHours.opens, OpeningHours.closes)
-            .where(OpeningHours.site_id == site.id,
-                   OpeningHours.weekday.in_({day.weekday() for day in days})))):
+    for day, weekday, opens, closes in session.execute(_hours_statement(), {
+            "site_id": site.id, "days": sorted(days),
+            "weekdays": sorted({day.weekday() for day in days})}):
         if day is not None:
             special[day] = (opens, closes)
         else:
@@ -89,18 +99,18 @@ def _check_open(hours_by_day: dict[date, Hours | None], moment_utc: datetime, fi
                 what) -> None:
     local = to_local(moment_utc)
     hours = hours_by_day[local.date()]
-    day = format_date(local.date(), "full")
     if hours is None:
-        raise DomainError(_l("The locker is closed on %(day)s.", day=day), field)
+        raise DomainError(_l("The locker is closed on %(day)s.",
+                             day=format_date(local.date(), "full")), field)
     if not hours.opens <= local.time() <= hours.closes:
-        raise DomainError(what(day=day, opens=hours.opens.strftime("%H:%M"),
+        raise DomainError(what(day=format_date(local.date(), "full"),
+                               opens=hours.opens.strftime("%H:%M"),
                                closes=hours.closes.strftime("%H:%M")), field)
 
 
 def check_window(session: Session, site: Site, item_type: ItemType, rule: BookingRule,
                  start: datetime, end: datetime, now: datetime, *, grace_minutes: int) -> None:
     """Refuse a window (naive UTC) that the rules do not allow, with the field it concerns."""
-    items = item_type.plural(_locale())
     if end <= start:
         raise DomainError(_l("The return time must be after the pickup time."), "end")
     if start < now - timedelta(minutes=grace_minutes):
@@ -113,10 +123,12 @@ def check_window(session: Session, site: Site, item_type: ItemType, rule: Bookin
                              days=rule.max_days_ahead), "date")
     length = wall_minutes(start, end)
     if length > rule.max_loan_minutes:
-        raise DomainError(_l("%(items)s can be borrowed for at most %(duration)s.", items=items,
+        raise DomainError(_l("%(items)s can be borrowed for at most %(duration)s.",
+                             items=item_type.plural(_locale()),
                              duration=duration_text(rule.max_loan_minutes)), "end")
     if length < rule.min_loan_minutes:
-        raise DomainError(_l("%(items)s can be borrowed for at least %(duration)s.", items=items,
+        raise DomainError(_l("%(items)s can be borrowed for at least %(duration)s.",
+                             items=item_type.plural(_locale()),
                              duration=duration_text(rule.min_loan_minutes)), "end")
     hours = hours_on_days(session, site, {to_local(start).date(), to_local(end).date()})
     _check_open(hours, start, "start", lambda **kw: _l(
