@@ -339,9 +339,9 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                 if free is None:
                     raise sold_out
                 # Unless another booking took the one seen before the turn (or staff moved
-                # it just now), it is the one loaded then.
+                # it just now), it is the one loaded then; else the next, loaded whole.
                 item = first_free if tuple(free) == (first_free.id, first_free.compartment_id) \
-                    else session.get(Item, free.id)
+                    else _free_item(session, site, item_type, start, end, pick=True)
                 values = dict(
                     item_id=item.id, compartment_id=item.compartment_id, start_at=start, end_at=end,
                     pickup_until=min(end, start + timedelta(minutes=rule.pickup_window_minutes)),
