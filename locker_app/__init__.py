@@ -39,6 +39,7 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
         if db.engine.dialect.name == "postgresql":
             from locker_app.input_guard import guard_postgresql
             guard_postgresql(db.engine)
+            _keep_prepared_statements(app, db.engine)
     migrate.init_app(app, db, directory=str(migrations_dir()), render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
@@ -81,6 +82,42 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     register_staff_commands(app)
     logging.getLogger(__name__).debug("app created")
     return app
+
+
+def _keep_prepared_statements(app: Flask, engine) -> None:
+    """PostgreSQL: psycopg forgets the statements it prepared at every ROLLBACK, and a
+    request that only read ended with one when its session closed, so each statement was
+    planned anew on every request (the site's offer: 2.3 ms instead of 1.1 ms once the
+    plan is kept). A request's transaction that wrote nothing ends with COMMIT instead,
+    which for the database is the same. Anything that wrote, failed or left changes
+    pending still ends with ROLLBACK.
+
+    What is kept is the parsed statement; its plan is still made for the values given:
+    a generic plan guessed the window of the free-item check and read every reservation
+    (11.9 ms instead of 1.2 ms for the site page's count)."""
+
+    @event.listens_for(engine, "connect")
+    def plan_for_the_values(dbapi_connection, _record):
+        dbapi_connection.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_connection.commit()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def note_writes(conn, _cursor, statement, *_args):
+        if statement.lstrip()[:6].upper() != "SELECT":
+            conn.info["wrote"] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def forget_writes(conn):
+        conn.info.pop("wrote", None)
+
+    @app.teardown_appcontext  # runs before Flask-SQLAlchemy closes the session
+    def commit_what_only_read(error):
+        session = db.session()
+        if error is None and session.in_transaction() and not (
+                session.new or session.dirty or session.deleted) \
+                and not session.connection().info.get("wrote"):
+            session.commit()
 
 
 def _tune_sqlite(engine) -> None:
