@@ -68,7 +68,9 @@ class Config:
     MQTT_USERNAME = _env("MQTT_USERNAME", "")
     MQTT_PASSWORD = _env("MQTT_PASSWORD", "")
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'instance' / 'locker.sqlite'}")
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # No pool_pre_ping: a connection idle a while is asked before use (see
+    # locker_app._ping_idle_connections), one in steady use is not.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     # Private Ed25519 keys that sign the codes in the QR, one file per key id.
     SIGNING_KEY_DIR = _env("SIGNING_KEY_DIR", str(PROJECT_ROOT / "instance" / "signing-keys"))
     # Base of the links in the QR codes (what the phone camera opens).

@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from locker_app.models import (Cabinet, Compartment, Controller, ControllerEvent, Item, RemoteCommand,
-                               Reservation, ReservationEvent, ReservationState, utcnow)
+                               Reservation, ReservationEvent, ReservationState, active_reservation,
+                               utcnow)
 from locker_app.services import numeric_codes, rules, signing
 from locker_app.services.errors import DomainError
 from locker_app.services.reservations import record_change
@@ -89,7 +90,7 @@ def _scannable(cabinet_id: int, now: datetime):
     cutoff = now - SYNC_KEEP
     in_cabinet = select(Compartment.id).where(Compartment.cabinet_id == cabinet_id)
     return union(
-        select(Reservation.id).where(Reservation.state.in_(ReservationState.ACTIVE),
+        select(Reservation.id).where(active_reservation(),
                                      Reservation.compartment_id.in_(in_cabinet)),
         select(Reservation.id).where(Reservation.end_at > cutoff,
                                      Reservation.compartment_id.in_(in_cabinet)),

@@ -11,7 +11,8 @@ from flask_babel import format_date, gettext as _, ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from locker_app.models import BookingRule, Item, ItemType, Reservation, ReservationState, Site
+from locker_app.models import (BookingRule, Item, ItemType, Reservation, Site,
+                               active_reservation)
 from locker_app.services import rules
 from locker_app.services.reservations import _site_items
 from locker_app.services.timeutil import clock_text, local_to_utc, to_local
@@ -160,7 +161,7 @@ def free_days_by_type(session: Session, site: Site, type_ids: list[int], now: da
     busy: dict[int, list[tuple[datetime, datetime]]] = {item: [] for item in every_item}
     for item_id, start, end in session.execute(
             select(Reservation.item_id, Reservation.start_at, Reservation.end_at).where(
-                Reservation.item_id.in_(every_item), Reservation.state.in_(ReservationState.ACTIVE),
+                Reservation.item_id.in_(every_item), active_reservation(),
                 Reservation.end_at > horizon_start, Reservation.start_at < horizon_end)):
         busy[item_id].append((start, end))
     taken = {item: _Busy(windows) for item, windows in busy.items()}

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from locker_app.models import OutgoingMail, Reservation, ReservationState, utcnow
+from locker_app.models import OutgoingMail, Reservation, active_reservation, utcnow
 from locker_app.services.reservations import person_key
 
 # A second links mail for the same reservation only after this long.
@@ -26,7 +26,7 @@ def find_by_number_and_name(session: Session, number: str, name: str) -> Reserva
         return None
     reservation = session.scalars(select(Reservation).where(
         Reservation.numeric_code == digits,
-        Reservation.state.in_(ReservationState.ACTIVE))).first()
+        active_reservation())).first()
     if reservation is None or _folded(reservation.visitor_name) != _folded(name):
         return None
     return reservation
@@ -37,7 +37,7 @@ def active_for_address(session: Session, email: str) -> list[Reservation]:
     if not key:
         return []
     return list(session.scalars(select(Reservation).where(
-        Reservation.person_key == key, Reservation.state.in_(ReservationState.ACTIVE))
+        Reservation.person_key == key, active_reservation())
         .order_by(Reservation.start_at)))
 
 

@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import get_locale, lazy_gettext as _l
-from sqlalchemy import bindparam, case, exists, func, null, or_, select, text, union_all
+from sqlalchemy import (Boolean, DateTime, Integer, String, bindparam, case, cast, exists, func,
+                        literal, null, or_, select, text, union_all)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, contains_eager, make_transient_to_detached
 
 import signed_code
 from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType, OutgoingMail,
-                               Reservation, ReservationEvent, ReservationState, Site, utcnow)
+                               Reservation, ReservationEvent, ReservationState, Site,
+                               active_reservation, utcnow)
 from locker_app.services import numeric_codes, rules, signing
 from locker_app.services.errors import DomainError, NotFound, SoldOut
 
@@ -60,7 +62,7 @@ def person_key(email: str | None) -> str | None:
 def _overlapping(start: datetime, end: datetime):
     return exists().where(
         Reservation.item_id == Item.id,
-        Reservation.state.in_(ReservationState.ACTIVE),
+        active_reservation(),
         Reservation.start_at < end,
         Reservation.end_at > start,
     )
@@ -149,45 +151,61 @@ def queue_mail(session: Session, reservation: Reservation, kind: str) -> None:
 
 
 @functools.cache
-def _persons_statement(by_email: bool, by_ids: bool, by_client: bool):
+def _persons_statement(by_email: bool, by_ids: bool, by_client: bool, free_item: bool = False):
     """The person's active reservations of a type at a site (by address, by the ids this
     browser made, or both) and, in the same statement, how many active reservations the
-    client's address holds (one row, its times empty). Built once per combination."""
+    client's address holds (one row, its times empty); with ``free_item`` also the first
+    free item's id and compartment (one row, all else empty). Built once per combination."""
+    # Empty columns typed: PostgreSQL matches a union's columns branch by branch.
+    def empty(kind, label: str):
+        return cast(null(), kind()).label(label)
     who = []
     if by_email:
         who.append(Reservation.person_key == bindparam("person_key"))
     if by_ids:
         who.append(Reservation.id.in_(bindparam("ids", expanding=True)))
-    active = (Reservation.state.in_(ReservationState.ACTIVE),
-              Reservation.end_at > bindparam("now"))
+    active = (active_reservation(), Reservation.end_at > bindparam("now"))
     parts = []
     if who:
         parts.append(
-            select(Reservation.start_at, Reservation.end_at, null().label("n"))
+            select(Reservation.start_at, Reservation.end_at, empty(Integer, "n"),
+                   empty(Integer, "item_id"), empty(Integer, "compartment_id"))
             .join(Item, Reservation.item_id == Item.id)
             .join(Compartment, Reservation.compartment_id == Compartment.id)
             .join(Cabinet, Compartment.cabinet_id == Cabinet.id)
             .where(or_(*who), *active, Item.item_type_id == bindparam("item_type_id"),
                    Cabinet.site_id == bindparam("site_id")))
     if by_client:
-        parts.append(select(null(), null(), func.count().label("n")).select_from(Reservation)
+        parts.append(select(empty(DateTime, "start_at"), empty(DateTime, "end_at"),
+                            func.count().label("n"), empty(Integer, "item_id"),
+                            empty(Integer, "compartment_id"))
+                     .select_from(Reservation)
                      .where(Reservation.client_key == bindparam("client_key"), *active))
+    if free_item:
+        free = _free_items_statement(False).subquery()
+        parts.append(select(empty(DateTime, "start_at"), empty(DateTime, "end_at"),
+                            empty(Integer, "n"), free.c.id, free.c.compartment_id))
     return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def _check_persons(session: Session, site: Site, item_type: ItemType, rule: BookingRule,
-                   person: Person, start: datetime, end: datetime, now: datetime) -> None:
-    """The per-person rules and the per-address limit, read in one statement."""
+                   person: Person, start: datetime, end: datetime, now: datetime,
+                   free_item: bool = False):
+    """The per-person rules and the per-address limit, read in one statement; with
+    ``free_item`` the same statement finds the first free item, returned as (id,
+    compartment id) or None (one round trip less while a booking holds its turn)."""
     by_client = bool(person.client_key and person.client_limit)
     by_email, by_ids = bool(person.email), bool(person.reservation_ids)
-    theirs, client_active = [], 0
-    if by_email or by_ids or by_client:
-        for row_start, row_end, count in session.execute(
-                _persons_statement(by_email, by_ids, by_client),
+    theirs, client_active, free = [], 0, None
+    if by_email or by_ids or by_client or free_item:
+        for row_start, row_end, count, item_id, compartment_id in session.execute(
+                _persons_statement(by_email, by_ids, by_client, free_item),
                 {"person_key": person_key(person.email), "ids": list(person.reservation_ids),
                  "now": now, "item_type_id": item_type.id, "site_id": site.id,
-                 "client_key": person.client_key}):
-            if count is None:
+                 "client_key": person.client_key, "start": start, "end": end}):
+            if item_id is not None:
+                free = (item_id, compartment_id)
+            elif count is None:
                 theirs.append((row_start, row_end))
             else:
                 client_active = count
@@ -195,6 +213,7 @@ def _check_persons(session: Session, site: Site, item_type: ItemType, rule: Book
     if by_client and client_active >= person.client_limit:
         raise DomainError(_l("Many reservations are already active from your internet connection. "
                              "Please return or cancel one first, or call us and we book for you."))
+    return free
 
 
 @functools.cache
@@ -237,18 +256,27 @@ def _allocation_turn(session: Session):
         os.close(handle)  # lets the lock go
 
 
-def _serialise_allocation(session: Session, site: Site, item_type: ItemType) -> None:
+_LOCK_AND_NUMBER = text("SELECT pg_advisory_xact_lock(:site, :kind), "
+                        "nextval(pg_get_serial_sequence('reservation', 'id'))")
+
+
+def _serialise_allocation(session: Session, site: Site, item_type: ItemType) -> int | None:
     """Let allocations of one item type at one site queue one behind the other: on SQLite
     the write lock is taken before reading what is free, on PostgreSQL a transaction-scoped
     advisory lock. Without it, simultaneous bookings all pick the same item and all but one
-    fail on the overlap guard (which stays the real guarantee)."""
+    fail on the overlap guard (which stays the real guarantee).
+
+    On PostgreSQL the same statement draws the new reservation's id, so that its code can
+    be signed before it is written and all is written in one statement (``_book_at_once``):
+    every round trip while holding the lock is one the next booking waits for."""
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         if not connection.connection.dbapi_connection.in_transaction:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
     elif connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:site, :kind)"),
-                           {"site": site.id, "kind": item_type.id})
+        return connection.execute(_LOCK_AND_NUMBER, {"site": site.id, "kind": item_type.id}
+                                  ).one()[1]
+    return None
 
 
 def _checked_request(session: Session, site: Site, item_type: ItemType, start: datetime,
@@ -301,9 +329,57 @@ def _writes() -> _Writes:
         insert_mail=OutgoingMail.__table__.insert())
 
 
+_RESERVATION_COLUMNS = ("id", "item_id", "compartment_id", "start_at", "end_at", "pickup_until",
+                        "visitor_name", "email", "phone", "state", "booked_with_email",
+                        "person_key", "client_key", "created_at", "erased_at", "locale",
+                        "numeric_code", "numeric_code_hash", "code")
+
+
+@functools.cache
+def _book_at_once():
+    """PostgreSQL: the reservation, its first event and its confirmation mail (when
+    ``mail``) in one statement, the reservation's id drawn and its code signed before."""
+    reservation, event, mail = (Reservation.__table__, ReservationEvent.__table__,
+                                OutgoingMail.__table__)
+    at = bindparam("at", type_=DateTime())
+    booked = (reservation.insert()
+              .values({name: bindparam("r_" + name, type_=reservation.c[name].type)
+                       for name in _RESERVATION_COLUMNS})
+              .returning(reservation.c.id).cte("booked"))
+    logged = event.insert().from_select(
+        ["reservation_id", "from_state", "to_state", "actor", "at", "cause"],
+        select(booked.c.id, null(), bindparam("to_state", type_=String()),
+               bindparam("actor", type_=String()), at, bindparam("cause", type_=String()))
+    ).cte("logged")
+    return mail.insert().from_select(
+        ["reservation_id", "kind", "created_at", "attempts", "next_attempt_at"],
+        select(booked.c.id, literal("confirmation"), at, literal(0), at)
+        .where(bindparam("mail", type_=Boolean()))).add_cte(logged)
+
+
 def _sold_out(item_type: ItemType) -> SoldOut:
     return SoldOut(_l("Sorry, no %(item)s is free at that time. Please try another time.",
                       item=item_type.name(str(get_locale() or "de"))))
+
+
+def _unsaved(reservation_id: int, values: dict, item: Item) -> Reservation:
+    """The reservation as it is written, with its code signed."""
+    reservation = Reservation(id=reservation_id, **values)
+    reservation.item, reservation.compartment = item, item.compartment
+    reservation.code = signing.sign_reservation(reservation)
+    return reservation
+
+
+def _write_the_rest(connection, reservation: Reservation, event: dict) -> None:
+    """SQLite: the code, the first event and the confirmation mail, each a statement."""
+    writes = _writes()
+    connection.execute(writes.set_code, {"reservation_id": reservation.id,
+                                         "new_code": reservation.code})
+    connection.execute(writes.insert_event, {"reservation_id": reservation.id,
+                                             "from_state": None, **event})
+    if reservation.email:  # a new reservation has no mail queued yet
+        connection.execute(writes.insert_mail, {"reservation_id": reservation.id,
+                                                "kind": "confirmation"})
 
 
 def create_reservation(session: Session, *, site: Site, item_type: ItemType, start: datetime,
@@ -333,9 +409,9 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
         # One booking at a time from here to the commit (see _allocation_turn).
         with _allocation_turn(session):
             try:
-                _serialise_allocation(session, site, item_type)
-                _check_persons(session, site, item_type, rule, person, start, end, now)
-                free = _free_item(session, site, item_type, start, end)
+                new_id = _serialise_allocation(session, site, item_type)
+                free = _check_persons(session, site, item_type, rule, person, start, end, now,
+                                      free_item=True)
                 if free is None:
                     raise sold_out
                 # Unless another booking took the one seen before the turn (or staff moved
@@ -352,9 +428,20 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                     # Its hash for the cabinet's keypad is made by the controller's sync, not
                     # here: it is slow on purpose, and the visitor is waiting.
                     numeric_code_hash=None)
+                event = {"to_state": ReservationState.BOOKED, "actor": actor, "at": now,
+                         "cause": cause or ("booked online" if actor == "visitor"
+                                            else f"booked by {actor}")}
                 connection = session.connection()
-                reservation_id = connection.execute(
-                    _writes().insert_reservation, values).inserted_primary_key[0]
+                if new_id is not None:  # PostgreSQL: signed first, written at once
+                    reservation = _unsaved(new_id, values, item)
+                    connection.execute(_book_at_once(), {
+                        **{"r_" + name: getattr(reservation, name)
+                           for name in _RESERVATION_COLUMNS}, **event, "mail": bool(email)})
+                else:
+                    reservation_id = connection.execute(
+                        _writes().insert_reservation, values).inserted_primary_key[0]
+                    reservation = _unsaved(reservation_id, values, item)
+                    _write_the_rest(connection, reservation, event)
             except (IntegrityError, OperationalError) as error:
                 # Another booking took this item a moment ago, the numeric code was taken, or
                 # SQLite was busy: try again.
@@ -364,19 +451,6 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
             except DomainError:
                 session.rollback()
                 raise
-            reservation = Reservation(id=reservation_id, **values)
-            reservation.item, reservation.compartment = item, item.compartment
-            reservation.code = signing.sign_reservation(reservation)
-            writes = _writes()
-            connection.execute(writes.set_code, {"reservation_id": reservation_id,
-                                                "new_code": reservation.code})
-            connection.execute(writes.insert_event, {
-                "reservation_id": reservation_id, "from_state": None,
-                "to_state": ReservationState.BOOKED, "actor": actor, "at": now,
-                "cause": cause or ("booked online" if actor == "visitor" else f"booked by {actor}")})
-            if email:  # a new reservation has no mail queued yet
-                connection.execute(writes.insert_mail, {"reservation_id": reservation_id,
-                                                        "kind": "confirmation"})
             session.commit()
         # Written by the statements above, not by the session's unit of work (a third of a
         # booking's time): the object joins the session as if loaded, nothing to write.
