@@ -185,9 +185,16 @@ def measure(controllers: int = 200, seconds: float = 60, postgres: bool = False,
     return figures
 
 
+def _gunicorn_size() -> str:
+    """Processes and threads as config/gunicorn.conf.py sets them on this machine."""
+    from runpy import run_path
+    conf = run_path(str(Path(__file__).resolve().parent.parent / "config" / "gunicorn.conf.py"))
+    return f"{conf['workers']} workers x {conf['threads']} threads"
+
+
 def report(f: dict) -> str:
     lines = [f"site page with {f['controllers']} controllers connected ({f['database']}, one gunicorn, "
-             f"2 workers x 4 threads):",
+             f"{_gunicorn_size()}):",
              f"  without them:           median {f['alone_p50'] * 1000:.1f} ms, p95 {f['alone_p95'] * 1000:.1f} ms",
              f"  on the broker:          median {f['broker_p50'] * 1000:.1f} ms, p95 {f['broker_p95'] * 1000:.1f} ms "
              f"({f['broker_p95'] / f['alone_p95']:.2f}x)"]
