@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import cache
 
+from babel import Locale
 from flask import Flask, request, session
 from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
@@ -12,16 +14,24 @@ from locker_app.config import Config
 from locker_app.extensions import babel, csrf, db, login_manager, migrate
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
+    """The reader's language as a Locale object made once (Flask-Babel would parse the
+    name again in every request)."""
     from flask import current_app, g, has_request_context
     languages = current_app.config["LANGUAGES"]
     if not has_request_context():
         # Jobs and mails: the language the job chose for its reader, else German.
-        return getattr(g, "locale", None) or languages[0]
+        return _locale_object(getattr(g, "locale", None) or languages[0])
     chosen = session.get("lang")
     if chosen in languages:
-        return chosen
-    return request.accept_languages.best_match(languages, default=languages[0]) or languages[0]
+        return _locale_object(chosen)
+    return _locale_object(request.accept_languages.best_match(languages, default=languages[0])
+                          or languages[0])
+
+
+@cache
+def _locale_object(name: str) -> Locale:
+    return Locale.parse(name)
 
 
 def create_app(config: type[Config] = Config, overrides: dict | None = None) -> Flask:

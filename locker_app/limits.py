@@ -35,7 +35,17 @@ def _config(name: str):
 
 
 def submitted_email() -> str | None:
-    """The e-mail address in a booking (form or JSON), folded as one person."""
+    """The e-mail address in a booking (form or JSON), folded as one person; found once per
+    request (the limits ask for it four times: their key and whether they apply, before the
+    view and after it)."""
+    # Kept with the request itself: g outlives a request when an app context was pushed
+    # before it (as tests do).
+    if "locker.submitted_email" not in request.environ:
+        request.environ["locker.submitted_email"] = _submitted_email()
+    return request.environ["locker.submitted_email"]
+
+
+def _submitted_email() -> str | None:
     from locker_app.services.reservations import person_key
     if request.mimetype == "application/json":
         try:

@@ -69,6 +69,18 @@ def test_many_people_behind_one_address_can_book(app):
     assert answers == [201] * 10
 
 
+def test_each_request_is_counted_for_its_own_person_under_one_app_context(app):
+    """The body and the person are remembered for one request only: an app context pushed
+    before several requests (as a script or a test does) once let the second request be
+    counted for the first one's person, and refused."""
+    app.config["LIMIT_BOOKING_PER_PERSON"] = "1 per hour"
+    client = app.test_client()
+    with app.app_context():
+        answers = [api_booking(client, day, email=email).status_code
+                   for day, email in ((1, "anna@example.org"), (2, "bernd@example.org"))]
+    assert answers == [201, 201]
+
+
 def test_429_says_why_in_words_with_retry_after(app):
     app.config["LIMIT_BOOKING_PER_ADDRESS"] = "2 per hour"
     client = app.test_client()

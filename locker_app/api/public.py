@@ -412,7 +412,10 @@ class SoldOutMemo:
 
 def sold_out_memo() -> SoldOutMemo:
     """The memo of this app (each process has its own)."""
-    return current_app.extensions.setdefault("sold_out_memo", SoldOutMemo())
+    memo = current_app.extensions.get("sold_out_memo")
+    if memo is None:
+        memo = current_app.extensions.setdefault("sold_out_memo", SoldOutMemo())
+    return memo
 
 
 def _by_code(code: str) -> Reservation:
