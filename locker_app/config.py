@@ -62,8 +62,8 @@ class Config:
     # empty: none, the controllers' long poll carries the commands.
     MQTT_URL = _env("MQTT_URL", "")  # mqtt://127.0.0.1:1883
     # Controllers' long polls one process holds at once; the others are answered at once
-    # and ask again a little later, so the public pages keep threads (gunicorn: 4 each).
-    # One of a process's two threads (config/gunicorn.conf.py): the other serves pages.
+    # and ask again a little later, so the public pages keep threads: one of a process's
+    # two (config/gunicorn.conf.py), the other serves pages.
     LONG_POLLS_PER_PROCESS = int(_env("LONG_POLLS_PER_PROCESS", "1"))
     MQTT_TOPIC_PREFIX = _env("MQTT_TOPIC_PREFIX", "locker")
     MQTT_USERNAME = _env("MQTT_USERNAME", "")

@@ -29,15 +29,20 @@ def bad_text(value: str) -> bool:
     return False
 
 
+def once_per_request(name: str, make):
+    """``make()``'s answer, made once per request and kept with the request itself: g
+    outlives a request when an app context was pushed before it (as scripts and tests do)."""
+    key = "locker." + name
+    if key not in request.environ:
+        request.environ[key] = make()
+    return request.environ[key]
+
+
 def parse_json_body() -> object:
     """The request's JSON, checked: BadInput when it is not JSON, nests deeper than
     MAX_JSON_DEPTH, or holds text with NUL or lone surrogates (keys included). Parsed once
     per request: the rate limits and the view all ask for it."""
-    # Kept with the request itself: g outlives a request when an app context was pushed
-    # before it (as tests do).
-    if "locker.checked_json" not in request.environ:
-        request.environ["locker.checked_json"] = _parse_json_body()
-    return request.environ["locker.checked_json"]
+    return once_per_request("checked_json", _parse_json_body)
 
 
 def _parse_json_body() -> object:

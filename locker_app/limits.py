@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 
-from locker_app.input_guard import BadInput, parse_json_body
+from locker_app.input_guard import BadInput, once_per_request, parse_json_body
 
 
 def client_address() -> str:
@@ -38,11 +38,7 @@ def submitted_email() -> str | None:
     """The e-mail address in a booking (form or JSON), folded as one person; found once per
     request (the limits ask for it four times: their key and whether they apply, before the
     view and after it)."""
-    # Kept with the request itself: g outlives a request when an app context was pushed
-    # before it (as tests do).
-    if "locker.submitted_email" not in request.environ:
-        request.environ["locker.submitted_email"] = _submitted_email()
-    return request.environ["locker.submitted_email"]
+    return once_per_request("submitted_email", _submitted_email)
 
 
 def _submitted_email() -> str | None:
