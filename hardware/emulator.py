@@ -277,8 +277,8 @@ class BoardEmulator:
             self._stop.wait(faults.reply_delay)
         if self._rng.random() < faults.unsolicited_probability:
             extra = self.bus.unsolicited(board, self._rng)
-            self._pty.write(extra)
             self._record("tx", extra)
+            self._pty.write(extra)
             time.sleep(0.03)  # a separate burst: longer than the quiet time
         sent = reply
         if self._rng.random() < faults.corrupt_probability:
@@ -289,8 +289,9 @@ class BoardEmulator:
                           else b for b in reply)
         if reply != sent:
             self.replies_garbled += 1
-        self._pty.write(reply)
+        # Recorded before it is written: whoever has read the reply finds it in frames().
         self._record("tx", reply)
+        self._pty.write(reply)
 
 
 class ScannerEmulator:

@@ -1,4 +1,6 @@
 """Both drivers against the emulator through a real pty, with every fault switch."""
+import time
+
 import pytest
 import serial
 
@@ -138,6 +140,22 @@ def test_three_state_bytes_from_an_eight_channel_board(bus_a):
     driver.read_board(1)
     replies = [f.data for f in emulator.frames() if f.direction == "tx"]
     assert replies == [family_a.encode_state_reply(1, 0xFF)] and len(replies[0]) == 7
+
+
+def test_a_reply_is_in_the_frame_log_once_the_driver_has_it(bus_a, monkeypatch):
+    # Under load the emulator's thread was preempted between writing a reply and logging it,
+    # and a test reading frames() right after the driver returned found nothing (CI, once).
+    emulator, driver = bus_a
+    record = emulator._record
+
+    def slow_record(direction, data):
+        if direction == "tx":
+            time.sleep(0.05)  # the emulator's thread losing the processor, made certain
+        record(direction, data)
+
+    monkeypatch.setattr(emulator, "_record", slow_record)
+    driver.read_board(1)
+    assert emulator.frames()[-1].direction == "tx"
 
 
 def test_family_a_single_lock_state_and_open_all(bus_a):
