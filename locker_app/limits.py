@@ -59,7 +59,8 @@ def _booked(response) -> bool:
 
 
 def booking_limits(view):
-    """Per address every attempt counts; per person only the bookings made."""
+    """Per address every attempt counts (but a refusal from the sold-out memo, which comes
+    before the limits: api/public.py sold_out_first); per person only the bookings made."""
     view = limiter.shared_limit(_config("LIMIT_BOOKING_PER_ADDRESS"), "booking-address",
                                 methods=["POST"])(view)
     return limiter.shared_limit(_config("LIMIT_BOOKING_PER_PERSON"), "booking-person",

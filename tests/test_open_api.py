@@ -164,3 +164,21 @@ def test_a_window_just_found_sold_out_is_refused_without_asking_the_database(app
     client.post(f"/api/v1/reservations/{booked[0]['code']}/cancel")
     monkeypatch.setattr(public.SoldOutMemo, "SECONDS", 0.0)
     assert _book(client, email="third@example.org").status_code == 201
+
+
+@freeze_time(NOW)
+def test_a_refusal_from_memory_is_not_counted_against_the_client_address(app):
+    """In the rush the limits cost a refusal from memory as much as the rest of it: they
+    are now asked after the memo. Before, every sold-out answer counted as an attempt, and
+    the 7th attempt from the address was 429 instead of "sold out"."""
+    app.config["LIMIT_BOOKING_PER_ADDRESS"] = "6 per hour"
+    client = app.test_client()
+    for n in range(4):
+        assert _book(client, email=f"p{n}@example.org").status_code == 201
+    answers = [_book(client, email=f"late{n}@example.org") for n in range(5)]
+    assert [(a.status_code, a.get_json()["code"]) for a in answers] == [(409, "sold_out")] * 5
+    # The address still has its sixth attempt for a window with something free.
+    assert _book(client, email="other@example.org", start="2030-05-03T10:00",
+                 end="2030-05-03T12:00").status_code == 201
+    assert _book(client, email="again@example.org", start="2030-05-03T14:00",
+                 end="2030-05-03T16:00").status_code == 429
