@@ -63,6 +63,21 @@ def test_availability_gives_free_stretches_per_type_and_day(app):
     assert len(after["free"]) == 1
 
 
+def test_availability_on_the_night_the_clocks_go_back(app):
+    client = app.test_client()
+    with freeze_time(datetime(2099, 10, 24, 6)):
+        for n in range(4):  # every rollator until 02:30 winter time, after the repeated hour
+            assert _book(client, email=f"p{n}@example.org", start="2099-10-25T00:00:00+02:00",
+                         end="2099-10-25T02:30:00+01:00").status_code == 201
+    # Asked without freezegun, whose datetimes lose the fold that tells the two 02:30 apart
+    # (this holds until 2099).
+    answer = client.get("/api/v1/sites/stadtpark/availability?from=2099-10-25&to=2099-10-25"
+                        "&item_type=rollator").get_json()
+    [sunday] = answer["item_types"][0]["days"]
+    # The second 02:30 of the night: taken for the first, the answer would be an hour early.
+    assert sunday["free"][0]["start"] == "2099-10-25T02:30:00+01:00"
+
+
 @pytest.mark.parametrize("query, field", [
     ("from=2030-05-03&to=2030-05-02", "to"),
     ("from=2030-05-01&to=2030-07-01", "to"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from time import monotonic
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache, wraps
 from zoneinfo import ZoneInfo
 
@@ -262,8 +262,6 @@ def site_availability(slug: str):
         return error(_("There is no such item type at this site."), "unknown_item_type", 404,
                      "item_type")
 
-    def moment(day: date, clock: time) -> datetime:
-        return aware_utc(local_to_utc(day, clock)).astimezone(zone)
     result = []
     free = free_times.free_days_by_type(
         db.session, site, [item_type.id for item_type, _items in offers], now,
@@ -273,8 +271,8 @@ def site_availability(slug: str):
         days = free[item_type.id]
         result.append(TypeAvailability(item_type=item_type.code, days=[
             Day(date=day.day, open=not day.closed,
-                free=[FreeRange(start=moment(day.day, a), end=moment(day.day, b))
-                      for a, b in day.ranges]) for day in days]))
+                free=[FreeRange(start=a.astimezone(zone), end=b.astimezone(zone))
+                      for a, b in day.spans]) for day in days]))
     return AvailabilityOut(site=site.slug, timezone=str(zone), item_types=result)
 
 

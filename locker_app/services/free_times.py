@@ -3,12 +3,13 @@ free times of the coming days as text ("heute frei von 14:15 bis 20:00 Uhr"), so
 has to guess and be refused."""
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask_babel import format_date, gettext as _, ngettext
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from locker_app.models import (BookingRule, Item, ItemType, Reservation, Site,
@@ -23,8 +24,13 @@ from locker_app.services.timeutil import clock_text, local_to_utc, to_local
 class DayFree:
     day: date
     today: date
-    ranges: list[tuple[time, time]]  # free stretches (local wall clock)
+    spans: list[tuple[datetime, datetime]]  # free stretches (aware, the site's time)
     closed: bool
+
+    @property
+    def ranges(self) -> list[tuple[time, time]]:
+        """The free stretches as wall-clock times."""
+        return [(a.time(), b.time()) for a, b in self.spans]
 
     @property
     def label(self) -> str:
@@ -159,27 +165,35 @@ def free_days_by_type(session: Session, site: Site, type_ids: list[int], now: da
     horizon_start = max(now, local_to_utc(first, time(0)))
     horizon_end = local_to_utc(first + timedelta(days=days), time(0))
     busy: dict[int, list[tuple[datetime, datetime]]] = {item: [] for item in every_item}
-    for item_id, start, end in session.execute(
-            select(Reservation.item_id, Reservation.start_at, Reservation.end_at).where(
-                Reservation.item_id.in_(every_item), active_reservation(),
-                Reservation.end_at > horizon_start, Reservation.start_at < horizon_end)):
+    for item_id, start, end in session.execute(_reservations_statement(), {
+            "items": every_item, "horizon_start": horizon_start, "horizon_end": horizon_end}):
         busy[item_id].append((start, end))
     taken = {item: _Busy(windows) for item, windows in busy.items()}
     hours_by_day = rules.hours_on_days(session, site, {first + timedelta(days=n) for n in range(days)})
+    this_minute = now.replace(second=0, microsecond=0)
     result: dict[int, list[DayFree]] = {type_id: [] for type_id in type_ids}
     for offset in range(days):
         day = first + timedelta(days=offset)
         hours = hours_by_day[day]
-        for type_id in type_ids:
-            if hours is None:
+        if hours is None:
+            for type_id in type_ids:
                 result[type_id].append(DayFree(day, today, [], True))
-                continue
-            # From the opening, or from now (to the minute) when the day has begun; then
-            # in quarter hours.
-            ranges = free_ranges([taken[item] for item in items[type_id]],
-                                 max(local_to_utc(day, hours.opens),
-                                     now.replace(second=0, microsecond=0)),
-                                 local_to_utc(day, hours.closes))
-            result[type_id].append(DayFree(day, today, [(to_local(a).time(), to_local(b).time())
+            continue
+        # From the opening, or from now (to the minute) when the day has begun; then in
+        # quarter hours.
+        opens = max(local_to_utc(day, hours.opens), this_minute)
+        closes = local_to_utc(day, hours.closes)
+        for type_id in type_ids:
+            ranges = free_ranges([taken[item] for item in items[type_id]], opens, closes)
+            result[type_id].append(DayFree(day, today, [(to_local(a), to_local(b))
                                                         for a, b in ranges], False))
     return result
+
+
+@functools.cache
+def _reservations_statement():
+    """Built once: the active reservations of some items within a horizon."""
+    return select(Reservation.item_id, Reservation.start_at, Reservation.end_at).where(
+        Reservation.item_id.in_(bindparam("items", expanding=True)), active_reservation(),
+        Reservation.end_at > bindparam("horizon_start"),
+        Reservation.start_at < bindparam("horizon_end"))

@@ -91,18 +91,23 @@ def availability(session: Session, site: Site, start: datetime, end: datetime) -
     return [Availability(item_type, total, int(free)) for item_type, total, free in rows]
 
 
+@functools.cache
+def _offered_statement():
+    """Built once (a statement is compiled and keyed once, not on every request)."""
+    return (select(Site, Item.id, ItemType).select_from(Item).join(Item.compartment)
+            .join(Compartment.cabinet).join(Cabinet.site).join(Item.item_type)
+            .where(Site.slug == bindparam("slug"), Site.retired_at.is_(None),
+                   ItemType.retired_at.is_(None), *_usable())
+            .order_by(ItemType.id, Item.id))
+
+
 def offered_items(session: Session, slug: str) -> tuple[Site | None, list[tuple[ItemType, list[int]]]]:
     """The site with this slug and the item types offered there (as ``availability``
     counts them), each with its items' ids: one statement, a second only for a site
     without any item (or none at all)."""
     offered: dict[int, tuple[ItemType, list[int]]] = {}
     site = None
-    for site, item_id, item_type in session.execute(
-            select(Site, Item.id, ItemType).select_from(Item).join(Item.compartment)
-            .join(Compartment.cabinet).join(Cabinet.site).join(Item.item_type)
-            .where(Site.slug == slug, Site.retired_at.is_(None), ItemType.retired_at.is_(None),
-                   *_usable())
-            .order_by(ItemType.id, Item.id)):
+    for site, item_id, item_type in session.execute(_offered_statement(), {"slug": slug}):
         offered.setdefault(item_type.id, (item_type, []))[1].append(item_id)
     if site is None:
         site = session.scalars(select(Site).where(Site.slug == slug,
