@@ -83,12 +83,20 @@ def _site_items(site_id):
 def availability(session: Session, site: Site, start: datetime, end: datetime) -> list[Availability]:
     """For each item type offered at the site (not retired, with items there): how many
     are in service, how many are free for the whole of [start, end). One statement."""
-    rows = session.execute(
-        _site_items(site.id).join(Item.item_type).where(ItemType.retired_at.is_(None))
-        .with_only_columns(ItemType, func.count(Item.id),
-                           func.sum(case((_overlapping(start, end), 0), else_=1)))
-        .group_by(ItemType.id).order_by(ItemType.id)).all()
+    rows = session.execute(_availability_statement(),
+                           {"site_id": site.id, "start": start, "end": end}).all()
     return [Availability(item_type, total, int(free)) for item_type, total, free in rows]
+
+
+@functools.cache
+def _availability_statement():
+    """Built once (a statement is compiled and keyed once, not on every request)."""
+    overlapping = _overlapping(bindparam("start"), bindparam("end"))
+    return (_site_items(bindparam("site_id")).join(Item.item_type)
+            .where(ItemType.retired_at.is_(None))
+            .with_only_columns(ItemType, func.count(Item.id),
+                               func.sum(case((overlapping, 0), else_=1)))
+            .group_by(ItemType.id).order_by(ItemType.id))
 
 
 @functools.cache
