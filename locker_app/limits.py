@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
+from limits.storage import MemoryStorage
 
 from locker_app.input_guard import BadInput, once_per_request, parse_json_body
 
@@ -24,6 +26,26 @@ def client_key() -> str:
     """The client's address as a keyed hash: enough to count, useless to anyone else."""
     secret = str(current_app.config["SECRET_KEY"]).encode()
     return hmac.new(secret, client_address().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class SweptMemoryStorage(MemoryStorage):
+    """``memory://`` (the demo's counters, and any process without Redis) as limits has
+    it, but with expired counters swept at most once a second: the stock one starts a
+    timer thread for almost every hit that comes more than 10 ms after the one before,
+    0.14 to 0.3 ms of the 2.2 ms of processor time of a booking. Counting is unchanged:
+    a counter's expiry is checked whenever it is read. It takes the ``memory`` scheme
+    over once this module is imported (limits keeps one registry of schemes)."""
+
+    STORAGE_SCHEME = ["memory"]
+    SWEEP_SECONDS = 1.0
+    clock = staticmethod(time.monotonic)
+    _next_sweep = 0.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # the hook every hit calls
+        now = self.clock()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.SWEEP_SECONDS
+            super()._MemoryStorage__schedule_expiry()
 
 
 # One per process (the app factory binds it); in production each process has one app.
