@@ -111,7 +111,10 @@ def sync(session: Session, controller: Controller, since: int, limit: int,
     latest = (select(ReservationEvent.reservation_id, func.max(ReservationEvent.id).label("event_id"))
               .where(ReservationEvent.id > since,
                      ReservationEvent.reservation_id.in_(_scannable(cabinet.id, now)))
-              .group_by(ReservationEvent.reservation_id).subquery())
+              .group_by(ReservationEvent.reservation_id)
+              # The page is cut before the reservations are joined: PostgreSQL, expecting
+              # thousands of rows here, read all of them one by one (154 ms at 1M).
+              .order_by(func.max(ReservationEvent.id)).limit(limit + 1).subquery())
     # Plain columns, not whole reservations: a page of 500 is read without building objects.
     rows = session.execute(
         select(latest.c.event_id, Reservation.id, Reservation.state, Reservation.start_at,
