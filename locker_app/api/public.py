@@ -198,8 +198,7 @@ def _rules(site: Site, item_type: ItemType, rule: BookingRule) -> Rules:
 
 
 def _site_or_none(slug: str) -> Site | None:
-    return db.session.scalars(select(Site).where(Site.slug == slug[:40],
-                                                 Site.retired_at.is_(None))).first()
+    return booking.site_by_slug(db.session, slug[:40])
 
 
 def _offered(site: Site) -> list[booking.Availability]:

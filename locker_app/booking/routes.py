@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta
-from functools import cache, lru_cache
+from functools import lru_cache
 
 import qrcode
 import qrcode.image.svg
@@ -11,7 +11,7 @@ from flask import (Response, abort, current_app, flash, redirect, render_templat
                    session, url_for)
 from flask_babel import get_locale, gettext as _
 from markupsafe import Markup
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from locker_app.booking import bp
 from locker_app.booking.forms import CancelForm, ReservationForm
@@ -26,13 +26,8 @@ from locker_app.services.mail import reservation_url
 from locker_app.services.timeutil import local_to_utc, to_local
 
 
-@cache
-def _site_statement():
-    return select(Site).where(Site.slug == bindparam("slug"), Site.retired_at.is_(None))
-
-
 def _site(slug: str) -> Site:
-    site = db.session.scalars(_site_statement(), {"slug": slug}).first()
+    site = booking.site_by_slug(db.session, slug)
     if site is None:
         abort(404)
     return site

@@ -124,7 +124,7 @@ def sync(session: Session, controller: Controller, since: int, limit: int,
         .join(Reservation, Reservation.id == latest.c.reservation_id)
         .join(Compartment, Reservation.compartment_id == Compartment.id)
         .join(Item, Reservation.item_id == Item.id)
-        .order_by(latest.c.event_id).limit(limit + 1)
+        .order_by(latest.c.event_id)  # (the page was cut in ``latest``)
     ).all()
     more = len(rows) > limit
     rows = rows[:limit]

@@ -118,9 +118,18 @@ def offered_items(session: Session, slug: str) -> tuple[Site | None, list[tuple[
     for site, item_id, item_type in session.execute(_offered_statement(), {"slug": slug}):
         offered.setdefault(item_type.id, (item_type, []))[1].append(item_id)
     if site is None:
-        site = session.scalars(select(Site).where(Site.slug == slug,
-                                                  Site.retired_at.is_(None))).first()
+        site = site_by_slug(session, slug)
     return site, list(offered.values())
+
+
+@functools.cache
+def _site_statement():
+    return select(Site).where(Site.slug == bindparam("slug"), Site.retired_at.is_(None))
+
+
+def site_by_slug(session: Session, slug: str) -> Site | None:
+    """The site with this slug, unless retired (its statement built once)."""
+    return session.scalars(_site_statement(), {"slug": slug}).first()
 
 
 def clean_name(raw: str | None) -> str:
