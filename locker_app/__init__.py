@@ -8,6 +8,7 @@ from functools import cache
 from babel import Locale
 from flask import Flask, request, session
 from sqlalchemy import event
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
 from locker_app.config import Config
@@ -128,6 +129,15 @@ def _ping_idle_connections(engine) -> None:
             raise
 
 
+_CONNECTED = "connected_transaction"
+
+
+@event.listens_for(FlaskSession, "after_begin")
+def _note_connected(session, transaction, _connection) -> None:
+    """Which session transaction has a connection (SQLAlchemy says so only privately)."""
+    session.info[_CONNECTED] = transaction
+
+
 def _keep_prepared_statements(app: Flask, engine) -> None:
     """PostgreSQL: psycopg forgets the statements it prepared at every ROLLBACK, and a
     request that only read ended with one when its session closed, so each statement was
@@ -157,6 +167,10 @@ def _keep_prepared_statements(app: Flask, engine) -> None:
         session = db.session()
         if error is not None or not session.in_transaction() or (
                 session.new or session.dirty or session.deleted):
+            return
+        if session.info.get(_CONNECTED) is not session.get_transaction():
+            # Begun without a connection (an object added after a commit): closing it
+            # sends nothing to the database, and asking for one here would begin one.
             return
         try:
             wrote = session.connection().info.get("wrote")

@@ -72,6 +72,47 @@ def test_special_hours_allow_a_window_inside_them(app, client, hours):
 
 
 @freeze_time(NOW)
+@pytest.mark.parametrize("item_type, start, end, field, message", [
+    ("rollator", "2026-06-10T07:30", "2026-06-10T09:00", "start",
+     "Am Mittwoch, 10. Juni 2026 ist das Schließfach von 08:00 bis 20:00 Uhr geöffnet. "
+     "Bitte wählen Sie eine Abholzeit in dieser Zeit."),
+    ("rollator", "2026-06-24T10:30", "2026-06-24T12:00", "start",
+     "Am Mittwoch, 24. Juni 2026 ist das Schließfach geschlossen."),
+    ("rollator", "2026-06-17T13:00", "2026-06-17T15:00", "end",
+     "Am Mittwoch, 17. Juni 2026 ist das Schließfach von 10:00 bis 14:00 Uhr geöffnet. "
+     "Bitte wählen Sie eine Rückgabezeit in dieser Zeit."),
+    # Overnight: the last day's hours count for the return.
+    ("bollerwagen", "2026-06-23T19:00", "2026-06-24T10:00", "end",
+     "Am Mittwoch, 24. Juni 2026 ist das Schließfach geschlossen."),
+    ("bollerwagen", "2026-06-16T19:00", "2026-06-17T09:00", "end",
+     "Am Mittwoch, 17. Juni 2026 ist das Schließfach von 10:00 bis 14:00 Uhr geöffnet. "
+     "Bitte wählen Sie eine Rückgabezeit in dieser Zeit."),
+])
+def test_the_api_refuses_by_the_same_hours_as_the_form(app, client, hours, item_type, start,
+                                                       end, field, message):
+    """The API reads the hours of both days in its first statement, with the site and the
+    free item (services/reservations.booking_context); the form asks for them on their own."""
+    answer = client.post("/api/v1/reservations", json={
+        "site": "stadtpark", "item_type": item_type, "start": start, "end": end, "name": "Erika"})
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json() == {"error": message, "code": "refused", "field": field}
+    (day, start_time), (end_day, end_time) = start.split("T"), end.split("T")
+    form = reserve(app.test_client(), item_type, date=day, start=start_time, end_date=end_day,
+                   end=end_time)
+    assert message in errors(form), errors(form)
+
+
+@freeze_time(NOW)
+def test_the_api_books_within_a_special_days_hours_and_overnight(app, client, hours):
+    for item_type, start, end in (("rollator", "2026-06-17T10:00", "2026-06-17T13:00"),
+                                  ("bollerwagen", "2026-06-16T19:00", "2026-06-17T10:30")):
+        answer = client.post("/api/v1/reservations", json={
+            "site": "stadtpark", "item_type": item_type, "start": start, "end": end,
+            "name": "Erika"})
+        assert answer.status_code == 201, answer.get_json()
+
+
+@freeze_time(NOW)
 def test_lead_time(app, client):
     set_rule(app, lead_minutes=24 * 60)
     response = reserve(client)

@@ -7,14 +7,14 @@ import json
 import threading
 from time import monotonic
 from datetime import date, datetime, timedelta
-from functools import cache, wraps
+from functools import wraps
 from zoneinfo import ZoneInfo
 
 from flask import current_app, jsonify, request
 from flask_babel import get_locale, gettext as _
 from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response, SpecTree
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import select
 
 from locker_app.api import bp
 from locker_app.extensions import db
@@ -344,17 +344,6 @@ def reservation_out(reservation: Reservation, rule: BookingRule | None = None) -
         rules=_rules(site, item_type, rule or rules.rule_for(db.session, site, item_type)))
 
 
-@cache
-def _site_type_rule():
-    """A site by slug, an item type by code and the site's rule for it (None when staff
-    have set none): built once, as a booking asks it every time."""
-    return (select(Site, ItemType, BookingRule).select_from(Site)
-            .join(ItemType, and_(ItemType.code == bindparam("code"), ItemType.retired_at.is_(None)))
-            .outerjoin(BookingRule, and_(BookingRule.site_id == Site.id,
-                                         BookingRule.item_type_id == ItemType.id))
-            .where(Site.slug == bindparam("slug"), Site.retired_at.is_(None)))
-
-
 @bp.post("/reservations")
 @sold_out_first
 @booking_limits
@@ -367,15 +356,24 @@ def create_reservation():
     client address. The answer carries the code, the numeric code and the page link."""
     payload: ReservationIn = request.context.json
     window = tuple(getattr(payload, field) for field in WINDOW_FIELDS)
-    # The site, the item type and their rule in one statement; which one is missing is
-    # asked only when one is.
-    found = db.session.execute(_site_type_rule(), {"slug": payload.site[:40],
-                                                   "code": payload.item_type[:40]}).first()
+    try:
+        start = _parse_time(payload.start, "start")
+        end = _parse_time(payload.end, "end")
+        unreadable = None
+    except DomainError as refusal:  # answered after an unknown site or item type
+        start = end = None
+        unreadable = refusal
+    # The site, the item type, their rule, the opening hours and the first free item in one
+    # statement; which one is missing is asked only when one is.
+    found = booking.booking_context(db.session, payload.site[:40], payload.item_type[:40],
+                                    start, end)
     if found is None:
         if _site_or_none(payload.site) is None:
             return error(_("There is no such site."), "unknown_site", 422, "site")
         return error(_("There is no such item type."), "unknown_item_type", 422, "item_type")
-    site, item_type, rule = found
+    if unreadable is not None:
+        return error(unreadable, "refused", 422, unreadable.field)
+    site, item_type, rule, prefetched = found
     rule = rules.or_defaults(rule)
     names = {"de": item_type.name("de"), "en": item_type.name("en")}
     # What was just written is answered from memory: not expired by the commit, so the
@@ -383,12 +381,10 @@ def create_reservation():
     session = db.session()
     session.expire_on_commit = False
     try:
-        start = _parse_time(payload.start, "start")
-        end = _parse_time(payload.end, "end")
         reservation = booking.create_reservation(
             db.session, site=site, item_type=item_type, start=start, end=end, name=payload.name,
             email=payload.email, grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"],
-            rule=rule,
+            rule=rule, prefetched=prefetched,
             # The same per-person rules as the form; no browser session here, so the
             # client's address stands in for it.
             person=booking.Person(payload.email, (), client_key(),

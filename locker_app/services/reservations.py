@@ -9,20 +9,22 @@ import re
 import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from flask_babel import get_locale, lazy_gettext as _l
-from sqlalchemy import (Boolean, DateTime, Integer, String, bindparam, case, cast, exists, func,
-                        literal, null, or_, select, text, union_all)
+from sqlalchemy import (Boolean, Date, DateTime, Integer, String, and_, bindparam, case, cast,
+                        exists, func, literal, null, or_, select, text, union_all)
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, contains_eager, make_transient_to_detached
+from sqlalchemy.orm import Session, aliased, contains_eager, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 import signed_code
-from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType, OutgoingMail,
-                               Reservation, ReservationEvent, ReservationState, Site,
-                               active_reservation, utcnow)
+from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType, OpeningHours,
+                               OutgoingMail, Reservation, ReservationEvent, ReservationState,
+                               Site, SpecialDay, active_reservation, utcnow)
 from locker_app.services import numeric_codes, rules, signing
 from locker_app.services.errors import DomainError, NotFound, SoldOut
+from locker_app.services.timeutil import to_local
 
 logger = logging.getLogger(__name__)
 NAME_MAX = 80
@@ -59,25 +61,27 @@ def person_key(email: str | None) -> str | None:
     return f"{local}@{domain}".casefold()[:254]
 
 
-def _overlapping(start: datetime, end: datetime):
+def _overlapping(start: datetime, end: datetime, item=Item):
+    """An active reservation of ``item`` (the entity or an alias of it) overlaps [start, end)."""
     return exists().where(
-        Reservation.item_id == Item.id,
+        Reservation.item_id == item.id,
         active_reservation(),
         Reservation.start_at < end,
         Reservation.end_at > start,
     )
 
 
-def _usable():
+def _usable(item=Item, cabinet=Cabinet):
     """What makes an item one visitors can get: in service, in a cabinet still in use
     (the cabinet joined)."""
-    return Item.in_service.is_(True), Item.retired_at.is_(None), Cabinet.retired_at.is_(None)
+    return item.in_service.is_(True), item.retired_at.is_(None), cabinet.retired_at.is_(None)
 
 
-def _site_items(site_id):
+def _site_items(site_id, item=Item, compartment=Compartment, cabinet=Cabinet):
     """The items visitors can get at a site (its id, or a bound parameter standing in)."""
-    return (select(Item).join(Item.compartment).join(Compartment.cabinet)
-            .where(Cabinet.site_id == site_id, *_usable()))
+    return (select(item).join(compartment, item.compartment_id == compartment.id)
+            .join(cabinet, compartment.cabinet_id == cabinet.id)
+            .where(cabinet.site_id == site_id, *_usable(item, cabinet)))
 
 
 def availability(session: Session, site: Site, start: datetime, end: datetime) -> list[Availability]:
@@ -130,6 +134,77 @@ def _site_statement():
 def site_by_slug(session: Session, slug: str) -> Site | None:
     """The site with this slug, unless retired (its statement built once)."""
     return session.scalars(_site_statement(), {"slug": slug}).first()
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """What a booking reads before its turn, read with its site and item type
+    (``booking_context``): the opening hours on the window's first and last local day, and
+    the first item free for the whole window with its compartment and cabinet (None when
+    none is)."""
+
+    hours: dict[date, rules.Hours | None]
+    first_free: Item | None
+
+
+@functools.cache
+def _booking_context_statement():
+    """A site by slug, an item type by code, the site's rule for it (None when staff have
+    set none), the first free item of the type there with its compartment and cabinet,
+    and the hours on two days (special day and regular week each): one row, built once."""
+    item, compartment, cabinet = aliased(Item), aliased(Compartment), aliased(Cabinet)
+    first_free = (_site_items(Site.id, item, compartment, cabinet)
+                  .where(item.item_type_id == ItemType.id,
+                         ~_overlapping(bindparam("start"), bindparam("end"), item))
+                  .with_only_columns(item.id).order_by(item.id).limit(1).scalar_subquery())
+    hours = []
+    for n in ("1", "2"):
+        special, regular = aliased(SpecialDay), aliased(OpeningHours)
+        day = bindparam("day" + n, type_=Date())
+        hours.append((special, special.site_id == Site.id, special.day == day))
+        hours.append((regular, regular.site_id == Site.id,
+                      regular.weekday == bindparam("weekday" + n, type_=Integer())))
+    statement = (
+        select(Site, ItemType, BookingRule, Item, Compartment, Cabinet,
+               *(column for table, *_on in hours
+                 for column in (table.id, table.opens, table.closes)))
+        .select_from(Site)
+        .join(ItemType, and_(ItemType.code == bindparam("code"), ItemType.retired_at.is_(None)))
+        .outerjoin(BookingRule, and_(BookingRule.site_id == Site.id,
+                                     BookingRule.item_type_id == ItemType.id))
+        .outerjoin(Item, Item.id == first_free)
+        .outerjoin(Compartment, Compartment.id == Item.compartment_id)
+        .outerjoin(Cabinet, Cabinet.id == Compartment.cabinet_id))
+    for table, *on in hours:
+        statement = statement.outerjoin(table, and_(*on))
+    return statement.where(Site.slug == bindparam("slug"), Site.retired_at.is_(None))
+
+
+def booking_context(session: Session, slug: str, code: str, start: datetime | None,
+                    end: datetime | None):
+    """(site, item type, rule or None, Prefetched) for a booking of [start, end) (naive
+    UTC), or None when there is no such open site or item type: one statement. Without a
+    window (it could not be read) nothing is prefetched."""
+    days = [to_local(start).date(), to_local(end).date()] if start and end else [None, None]
+    row = session.execute(_booking_context_statement(), {
+        "slug": slug, "code": code, "start": start, "end": end,
+        "day1": days[0], "weekday1": days[0] and days[0].weekday(),
+        "day2": days[1], "weekday2": days[1] and days[1].weekday()}).first()
+    if row is None:
+        return None
+    site, item_type, rule, item, compartment, cabinet = row[:6]
+    if item is not None:  # its compartment and cabinet loaded with it (not lazily, later)
+        set_committed_value(item, "compartment", compartment)
+        set_committed_value(compartment, "cabinet", cabinet)
+    if not (start and end):
+        return site, item_type, rule, None
+
+    def day_hours(at: int) -> rules.Hours | None:
+        special_id, special_opens, special_closes, regular_id, regular_opens, regular_closes = \
+            row[at:at + 6]
+        return rules.hours_from((special_opens, special_closes) if special_id else None,
+                                (regular_opens, regular_closes) if regular_id else None)
+    return site, item_type, rule, Prefetched({days[0]: day_hours(6), days[1]: day_hours(12)}, item)
 
 
 def clean_name(raw: str | None) -> str:
@@ -303,8 +378,9 @@ def _serialise_allocation(session: Session, site: Site, item_type: ItemType) -> 
 
 def _checked_request(session: Session, site: Site, item_type: ItemType, start: datetime,
                      end: datetime, name: str | None, email: str | None, person: Person | None,
-                     now: datetime, grace_minutes: int,
-                     rule: BookingRule | None = None) -> tuple[str, str | None, Person, BookingRule]:
+                     now: datetime, grace_minutes: int, rule: BookingRule | None = None,
+                     prefetched: Prefetched | None = None
+                     ) -> tuple[str, str | None, Person, BookingRule]:
     """The checks before any item is chosen: name, address, the window against the rules.
     Returns the cleaned name and address, the person (with that address) and the rule."""
     name = clean_name(name)
@@ -313,7 +389,8 @@ def _checked_request(session: Session, site: Site, item_type: ItemType, start: d
     person = Person(email or person.email, person.reservation_ids, person.client_key,
                     person.client_limit)
     rule = rule or rules.rule_for(session, site, item_type)
-    rules.check_window(session, site, item_type, rule, start, end, now, grace_minutes=grace_minutes)
+    rules.check_window(session, site, item_type, rule, start, end, now, grace_minutes=grace_minutes,
+                       hours=prefetched.hours if prefetched else None)
     return name, email, person, rule
 
 
@@ -409,21 +486,25 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                        person: Person | None = None, now: datetime | None = None,
                        grace_minutes: int = 15, actor: str = "visitor",
                        cause: str | None = None, phone: str | None = None,
-                       rule: BookingRule | None = None) -> Reservation:
+                       rule: BookingRule | None = None,
+                       prefetched: Prefetched | None = None) -> Reservation:
     """Book a concrete item of ``item_type`` at ``site`` for [start, end) (naive UTC);
-    ``rule`` is the site's rule for the type when the caller has read it already.
+    ``rule`` is the site's rule for the type and ``prefetched`` the hours and the first free
+    item when the caller has read them already (``booking_context``).
 
     Raises DomainError for what the rules refuse and SoldOut when no item is free. The
     database has the last word on overlaps; losing a race means trying the next item.
     """
     now = now or utcnow()
     name, email, person, rule = _checked_request(session, site, item_type, start, end, name,
-                                                 email, person, now, grace_minutes, rule)
+                                                 email, person, now, grace_minutes, rule,
+                                                 prefetched)
     sold_out = _sold_out(item_type)
     # The first free item with its compartment and cabinet, read before queueing for the
     # allocation: nothing free is refused at once (a rush for the last items does not line
     # every refusal up behind the lock), and the turn itself is short.
-    first_free = _free_item(session, site, item_type, start, end, pick=True)
+    first_free = prefetched.first_free if prefetched else \
+        _free_item(session, site, item_type, start, end, pick=True)
     if first_free is None:
         session.rollback()
         raise sold_out

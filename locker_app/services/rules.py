@@ -82,11 +82,15 @@ def hours_on_days(session: Session, site: Site, days: set[date]) -> dict[date, H
             special[day] = (opens, closes)
         else:
             regular[weekday] = (opens, closes)
-    hours = {}
-    for day in days:
-        opens, closes = special.get(day) or regular.get(day.weekday()) or (None, None)
-        hours[day] = Hours(opens, closes) if opens else None
-    return hours
+    return {day: hours_from(special.get(day), regular.get(day.weekday())) for day in days}
+
+
+def hours_from(special: tuple[time | None, time | None] | None,
+               regular: tuple[time | None, time | None] | None) -> Hours | None:
+    """A day's hours from its special day (opens, closes), when there is one, else from
+    the site's regular week; None when closed (a special day without hours is closed)."""
+    opens, closes = special or regular or (None, None)
+    return Hours(opens, closes) if opens else None
 
 
 def is_open(session: Session, site: Site, moment_utc: datetime) -> bool:
@@ -109,8 +113,10 @@ def _check_open(hours_by_day: dict[date, Hours | None], moment_utc: datetime, fi
 
 
 def check_window(session: Session, site: Site, item_type: ItemType, rule: BookingRule,
-                 start: datetime, end: datetime, now: datetime, *, grace_minutes: int) -> None:
-    """Refuse a window (naive UTC) that the rules do not allow, with the field it concerns."""
+                 start: datetime, end: datetime, now: datetime, *, grace_minutes: int,
+                 hours: dict[date, Hours | None] | None = None) -> None:
+    """Refuse a window (naive UTC) that the rules do not allow, with the field it concerns;
+    ``hours`` are the opening hours on its first and last day when read already."""
     if end <= start:
         raise DomainError(_l("The return time must be after the pickup time."), "end")
     if start < now - timedelta(minutes=grace_minutes):
@@ -130,7 +136,8 @@ def check_window(session: Session, site: Site, item_type: ItemType, rule: Bookin
         raise DomainError(_l("%(items)s can be borrowed for at least %(duration)s.",
                              items=item_type.plural(_locale()),
                              duration=duration_text(rule.min_loan_minutes)), "end")
-    hours = hours_on_days(session, site, {to_local(start).date(), to_local(end).date()})
+    if hours is None:
+        hours = hours_on_days(session, site, {to_local(start).date(), to_local(end).date()})
     _check_open(hours, start, "start", lambda **kw: _l(
         "On %(day)s the locker is open from %(opens)s to %(closes)s. Please choose a pickup "
         "time within these hours.", **kw))
