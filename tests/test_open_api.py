@@ -44,6 +44,17 @@ def test_sites_item_types_and_their_rules(app):
     assert (cart["code"], cart["name"], cart["items"], cart["free_now"]) == ("bollerwagen", "Handcart", 4, 4)
     assert cart["rules"]["max_loan_minutes"] == 24 * 60
     assert cart["rules"]["summary"].startswith("Handcarts can be borrowed for up to 1 day")
+    # The sentence is made once per language and rule (free_times._rules_sentence): in
+    # German after the English one, and anew when staff change the rule.
+    german = client.get("/api/v1/sites/stadtpark/item-types").get_json()["item_types"][1]
+    assert german["rules"]["summary"].startswith("Bollerwagen leihen Sie bis zu 1 Tag aus.")
+    with app.app_context():
+        rule = db.session.scalars(db.select(BookingRule).join(BookingRule.item_type).where(
+            BookingRule.item_type.has(code="bollerwagen"))).one()
+        rule.max_loan_minutes = 2 * 24 * 60
+        db.session.commit()
+    changed = client.get("/api/v1/sites/stadtpark/item-types").get_json()["item_types"][1]
+    assert changed["rules"]["summary"].startswith("Bollerwagen leihen Sie bis zu 2 Tage aus.")
 
 
 @freeze_time(NOW)

@@ -15,7 +15,8 @@ from flask_babel import get_locale, lazy_gettext as _l
 from sqlalchemy import (Boolean, Date, DateTime, Integer, String, and_, bindparam, case, cast,
                         exists, func, literal, null, or_, select, text, union_all)
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, aliased, contains_eager, make_transient_to_detached
+from sqlalchemy.orm import (Session, aliased, contains_eager, load_only,
+                            make_transient_to_detached)
 from sqlalchemy.orm.attributes import set_committed_value
 
 import signed_code
@@ -151,23 +152,31 @@ class Prefetched:
 def _booking_context_statement():
     """A site by slug, an item type by code, the site's rule for it (None when staff have
     set none), the first free item of the type there with its compartment and cabinet,
-    and the hours on two days (special day and regular week each): one row, built once."""
+    and the opening hours on two days: one row, built once."""
     item, compartment, cabinet = aliased(Item), aliased(Compartment), aliased(Cabinet)
     first_free = (_site_items(Site.id, item, compartment, cabinet)
                   .where(item.item_type_id == ItemType.id,
                          ~_overlapping(bindparam("start"), bindparam("end"), item))
                   .with_only_columns(item.id).order_by(item.id).limit(1).scalar_subquery())
-    hours = []
+    hours, joins = [], []
     for n in ("1", "2"):
         special, regular = aliased(SpecialDay), aliased(OpeningHours)
-        day = bindparam("day" + n, type_=Date())
-        hours.append((special, special.site_id == Site.id, special.day == day))
-        hours.append((regular, regular.site_id == Site.id,
+        joins.append((special, special.site_id == Site.id,
+                      special.day == bindparam("day" + n, type_=Date())))
+        joins.append((regular, regular.site_id == Site.id,
                       regular.weekday == bindparam("weekday" + n, type_=Integer())))
+        # A special day's hours, even none (closed), else the regular week's.
+        hours += [case((special.id.is_not(None), getattr(special, name)),
+                       else_=getattr(regular, name)) for name in ("opens", "closes")]
     statement = (
-        select(Site, ItemType, BookingRule, Item, Compartment, Cabinet,
-               *(column for table, *_on in hours
-                 for column in (table.id, table.opens, table.closes)))
+        select(Site, ItemType, BookingRule, Item, Compartment, Cabinet, *hours)
+        # What a booking and its answer use, no more: a column costs on every booking.
+        .options(load_only(Site.id, Site.slug, Site.name),
+                 load_only(ItemType.id, ItemType.code, ItemType.name_de, ItemType.name_en,
+                           ItemType.plural_de, ItemType.plural_en),
+                 load_only(Item.id, Item.item_type_id, Item.compartment_id),
+                 load_only(Compartment.id, Compartment.cabinet_id, Compartment.number),
+                 load_only(Cabinet.id, Cabinet.site_id, Cabinet.name, Cabinet.location))
         .select_from(Site)
         .join(ItemType, and_(ItemType.code == bindparam("code"), ItemType.retired_at.is_(None)))
         .outerjoin(BookingRule, and_(BookingRule.site_id == Site.id,
@@ -175,7 +184,7 @@ def _booking_context_statement():
         .outerjoin(Item, Item.id == first_free)
         .outerjoin(Compartment, Compartment.id == Item.compartment_id)
         .outerjoin(Cabinet, Cabinet.id == Compartment.cabinet_id))
-    for table, *on in hours:
+    for table, *on in joins:
         statement = statement.outerjoin(table, and_(*on))
     return statement.where(Site.slug == bindparam("slug"), Site.retired_at.is_(None))
 
@@ -198,13 +207,10 @@ def booking_context(session: Session, slug: str, code: str, start: datetime | No
         set_committed_value(compartment, "cabinet", cabinet)
     if not (start and end):
         return site, item_type, rule, None
-
-    def day_hours(at: int) -> rules.Hours | None:
-        special_id, special_opens, special_closes, regular_id, regular_opens, regular_closes = \
-            row[at:at + 6]
-        return rules.hours_from((special_opens, special_closes) if special_id else None,
-                                (regular_opens, regular_closes) if regular_id else None)
-    return site, item_type, rule, Prefetched({days[0]: day_hours(6), days[1]: day_hours(12)}, item)
+    opens1, closes1, opens2, closes2 = row[6:]
+    return site, item_type, rule, Prefetched({
+        days[0]: rules.Hours(opens1, closes1) if opens1 else None,
+        days[1]: rules.Hours(opens2, closes2) if opens2 else None}, item)
 
 
 def clean_name(raw: str | None) -> str:
