@@ -41,7 +41,7 @@ TOKEN = "bench-token-" + "x" * 30
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-EIGHT_CLIENT_ROUNDS = 3
+EIGHT_CLIENT_ROUNDS = 5
 
 
 def _free_port() -> int:
@@ -194,9 +194,10 @@ def measure_server(base: str, rounds: int, bookings: int) -> dict:
         bare.append(_timed_get(client, base + "/bare"))
     figures = {"booking_seconds": stats.median(booking), "bare_seconds": stats.median(bare)}
     figures["booking_throughput_1"] = figures["bare_seconds"] / figures["booking_seconds"]
-    # Eight clients at once: three rounds, each bookings then the bare endpoint, the median
-    # of each (one round of a second or so moved by 20 % from run to run).
-    per_client = max(2, bookings // (4 * EIGHT_CLIENT_ROUNDS))
+    # Eight clients at once: rounds of bookings then the bare endpoint, the median of each.
+    # A round of 40 bookings (half a second on the test machines) moved by 20 % from run to
+    # run: a round is 8 x bookings/6 (80) bookings now, five of them.
+    per_client = max(2, bookings // 6)
     booked_8, bare_8 = [], []
     # First a round not counted: the one client above kept to one worker, and each other
     # worker's first bookings compile their statements (80 to 100 ms the first) and
