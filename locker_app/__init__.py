@@ -7,8 +7,8 @@ from functools import cache
 
 from babel import Locale
 from flask import Flask, request, session
-from sqlalchemy import event
 from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import event
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
 from locker_app.config import Config

@@ -78,6 +78,11 @@ def _usable(item=Item, cabinet=Cabinet):
     return item.in_service.is_(True), item.retired_at.is_(None), cabinet.retired_at.is_(None)
 
 
+def _open_site_by_slug():
+    """The site named by the bound ``slug``, unless retired (the conditions)."""
+    return Site.slug == bindparam("slug"), Site.retired_at.is_(None)
+
+
 def _site_items(site_id, item=Item, compartment=Compartment, cabinet=Cabinet):
     """The items visitors can get at a site (its id, or a bound parameter standing in)."""
     return (select(item).join(compartment, item.compartment_id == compartment.id)
@@ -109,8 +114,7 @@ def _offered_statement():
     """Built once (a statement is compiled and keyed once, not on every request)."""
     return (select(Site, Item.id, ItemType).select_from(Item).join(Item.compartment)
             .join(Compartment.cabinet).join(Cabinet.site).join(Item.item_type)
-            .where(Site.slug == bindparam("slug"), Site.retired_at.is_(None),
-                   ItemType.retired_at.is_(None), *_usable())
+            .where(*_open_site_by_slug(), ItemType.retired_at.is_(None), *_usable())
             .order_by(ItemType.id, Item.id))
 
 
@@ -129,7 +133,7 @@ def offered_items(session: Session, slug: str) -> tuple[Site | None, list[tuple[
 
 @functools.cache
 def _site_statement():
-    return select(Site).where(Site.slug == bindparam("slug"), Site.retired_at.is_(None))
+    return select(Site).where(*_open_site_by_slug())
 
 
 def site_by_slug(session: Session, slug: str) -> Site | None:
@@ -186,7 +190,7 @@ def _booking_context_statement():
         .outerjoin(Cabinet, Cabinet.id == Compartment.cabinet_id))
     for table, *on in joins:
         statement = statement.outerjoin(table, and_(*on))
-    return statement.where(Site.slug == bindparam("slug"), Site.retired_at.is_(None))
+    return statement.where(*_open_site_by_slug())
 
 
 def booking_context(session: Session, slug: str, code: str, start: datetime | None,
@@ -208,9 +212,8 @@ def booking_context(session: Session, slug: str, code: str, start: datetime | No
     if not (start and end):
         return site, item_type, rule, None
     opens1, closes1, opens2, closes2 = row[6:]
-    return site, item_type, rule, Prefetched({
-        days[0]: rules.Hours(opens1, closes1) if opens1 else None,
-        days[1]: rules.Hours(opens2, closes2) if opens2 else None}, item)
+    return site, item_type, rule, Prefetched({days[0]: rules.open_hours(opens1, closes1),
+                                              days[1]: rules.open_hours(opens2, closes2)}, item)
 
 
 def clean_name(raw: str | None) -> str:

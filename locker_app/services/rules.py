@@ -82,14 +82,13 @@ def hours_on_days(session: Session, site: Site, days: set[date]) -> dict[date, H
             special[day] = (opens, closes)
         else:
             regular[weekday] = (opens, closes)
-    return {day: hours_from(special.get(day), regular.get(day.weekday())) for day in days}
+    # A special day's hours, even none (closed), else the regular week's.
+    return {day: open_hours(*(special.get(day) or regular.get(day.weekday()) or (None, None)))
+            for day in days}
 
 
-def hours_from(special: tuple[time | None, time | None] | None,
-               regular: tuple[time | None, time | None] | None) -> Hours | None:
-    """A day's hours from its special day (opens, closes), when there is one, else from
-    the site's regular week; None when closed (a special day without hours is closed)."""
-    opens, closes = special or regular or (None, None)
+def open_hours(opens: time | None, closes: time | None) -> Hours | None:
+    """A day's hours; None when it is closed (no opening time)."""
     return Hours(opens, closes) if opens else None
 
 
