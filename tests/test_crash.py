@@ -10,6 +10,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from locker_app.extensions import db
 from locker_app.models import ControllerEvent, Reservation
 from tests.conftest import DEMO_TOKEN, wait_until
@@ -91,15 +93,29 @@ def test_sigkill_at_random_points_loses_nothing_and_opens_nothing_twice(
                 return db.session.execute(db.select(ControllerEvent.idempotency_key,
                                                     ControllerEvent.kind)).all()
 
+        last = {}
+
         def settled():
             # The restarted controller may still observe something (a door it finds open):
             # compare a moment in which its outbox is empty and the server has caught up.
             local = local_events(database)
             on_server = server_events()
+            last.update(local=local, on_server=on_server)
             done = all(sent for _, _, sent in local) and len(local) == len(on_server)
             return (local, on_server) if done else None
-        local, on_server = wait_until(settled, timeout=30,
-                                      message="outbox emptied after the last restart")
+        try:
+            local, on_server = wait_until(settled, timeout=30,
+                                          message="outbox emptied after the last restart")
+        except pytest.fail.Exception:
+            # What differed, for the next one to read (it failed once in a loaded full run).
+            server_keys = {key for key, _ in last["on_server"]}
+            local_keys = {key for key, _, _ in last["local"]}
+            pytest.fail(f"outbox not emptied after the last restart: {len(last['local'])} "
+                        f"events kept, {len(last['on_server'])} on the server; unsent "
+                        f"{[e for e in last['local'] if not e[2]]}, only local "
+                        f"{sorted(local_keys - server_keys)}, only on the server "
+                        f"{sorted(server_keys - local_keys)}; the controller's log ends:\n"
+                        + (tmp_path / "controller.log").read_text()[-3000:])
     finally:
         process.kill()
         process.wait(10)
