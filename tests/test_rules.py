@@ -128,7 +128,10 @@ def test_a_handcart_for_at_most_a_day(app, client):
 
 
 @freeze_time(NOW)
-def test_active_reservations_per_browser_session(app, client):
+def test_active_reservations_per_browser_session(any_app):
+    """On both databases (on PostgreSQL the browser's reservations go as a list to the
+    pipelined turn)."""
+    app, client = any_app, any_app.test_client()
     assert reserve(client, start="09:00", end="10:00").status_code == 302
     assert reserve(client, start="14:00", end="15:00").status_code == 302
     response = reserve(client, start="18:00", end="19:00")
@@ -139,7 +142,8 @@ def test_active_reservations_per_browser_session(app, client):
 
 
 @freeze_time(NOW)
-def test_active_reservations_per_email_address_across_browsers(app):
+def test_active_reservations_per_email_address_across_browsers(any_app):
+    app = any_app
     for start, end in (("09:00", "10:00"), ("14:00", "15:00")):
         assert reserve(app.test_client(), start=start, end=end, email="erika@example.org").status_code == 302
     response = reserve(app.test_client(), start="18:00", end="19:00", email="ERIKA@example.org")
