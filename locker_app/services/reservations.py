@@ -53,6 +53,10 @@ class Person:
     client_key: str | None = None
     client_limit: int | None = None
 
+    @property
+    def limited_by_address(self) -> bool:
+        return bool(self.client_key and self.client_limit)
+
 
 def person_key(email: str | None) -> str | None:
     """The address as one person: case folded, a "+tag" dropped (erika+1@ is erika@)."""
@@ -297,9 +301,9 @@ def _persons_statement(by_email: bool, by_ids: bool, by_client: bool, free_item:
 
 def _persons_query(site: Site, item_type: ItemType, person: Person, start: datetime,
                    end: datetime, now: datetime, free_item: bool):
-    """The statement and its values for ``_check_persons``, or None when there is nothing
-    to ask."""
-    by_client = bool(person.client_key and person.client_limit)
+    """The statement and its values for the person's reservations (``_check_persons``,
+    ``_postgresql_turn``), or None when there is nothing to ask."""
+    by_client = person.limited_by_address
     by_email, by_ids = bool(person.email), bool(person.reservation_ids)
     if not (by_email or by_ids or by_client or free_item):
         return None
@@ -322,7 +326,7 @@ def _persons_verdict(rows, rule: BookingRule, item_type: ItemType, person: Perso
         else:
             client_active = count
     rules.check_person(rule, item_type, theirs, start, end)
-    if person.client_key and person.client_limit and client_active >= person.client_limit:
+    if person.limited_by_address and client_active >= person.client_limit:
         raise DomainError(_l("Many reservations are already active from your internet connection. "
                              "Please return or cancel one first, or call us and we book for you."))
     return free
