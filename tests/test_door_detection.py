@@ -51,6 +51,11 @@ def test_a_pickup_behind_a_door_that_never_read_open_is_read_from_the_item_senso
     try:
         url = book(live_server)
         rid = reservation_id_of(app, url)
+        # As the other scan tests do: the controller knows the reservation before the scan.
+        # (No pickup within 10 s in two full runs in a row, and once in four runs of the
+        # controller's test files; the cause is not established, as the controller's own
+        # log is not in the failure.)
+        wait_until(lambda: controller.store.reservation(rid), message="reservation synced")
 
         def quick_pickup(board, lock):
             board.items[lock], board.doors[lock] = False, True
@@ -98,6 +103,7 @@ def test_a_board_that_never_answers_unlocks_is_remembered_after_a_restart(
     try:
         url = book(live_server)
         rid = reservation_id_of(app, url)
+        wait_until(lambda: first.store.reservation(rid), message="reservation synced")
         scanner.scan(url)
         wait_until(lambda: state_of(app, rid) == "picked_up", message="pickup")
         assert first.store.setting("unlock_replies_B") == "0"
