@@ -176,3 +176,44 @@ def test_memory_counters_start_a_sweeping_thread_at_most_once_a_second(app, monk
             started[-1].join()
     assert len(started) == 2
     assert counter.get_window_stats(limit, "someone").remaining == 900
+
+
+def test_booking_limits_count_in_memory_while_redis_is_unreachable(tmp_path):
+    """Redis gone (nothing listens on its port): bookings go on and are counted in the
+    process's memory, said once in the log, not refused for everyone nor let through
+    uncounted; after RETRY_SECONDS the storage is asked again."""
+    import logging
+    import socket
+
+    from tests.conftest import close_app, make_app
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    seeded = make_app(tmp_path)
+    settings = {"SQLALCHEMY_DATABASE_URI": seeded.config["SQLALCHEMY_DATABASE_URI"],
+                "SIGNING_KEY_DIR": seeded.config["SIGNING_KEY_DIR"],
+                "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{port}/0",
+                "LIMIT_BOOKING_PER_ADDRESS": "3 per hour"}
+    close_app(seeded)
+    app = create_app(TestConfig, settings)
+    counter = app.extensions["booking_counter"]
+    now = [1000.0]
+    counter.clock = lambda: now[0]
+    client = app.test_client()
+    said = []
+    # Its own handler: the migrations' logging setup replaces the root's, caplog's too.
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())
+    logging.getLogger("locker_app.limits").addHandler(handler)
+    try:
+        answers = [client.post("/api/v1/reservations", json={}).status_code for _ in range(4)]
+        assert answers == [422, 422, 422, 429]  # unknown site three times, then the limit
+        assert int(client.post("/api/v1/reservations", json={}).headers["Retry-After"]) > 0
+        assert len([line for line in said if "unreachable" in line]) == 1
+        # Later the storage is asked again (still unreachable: said again, counted on).
+        now[0] += counter.RETRY_SECONDS
+        assert client.post("/api/v1/reservations", json={}).status_code == 429
+        assert len([line for line in said if "unreachable" in line]) == 2
+    finally:
+        logging.getLogger("locker_app.limits").removeHandler(handler)
+        close_app(app)
