@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 from freezegun import freeze_time
+from psycopg._pipeline_base import BasePipeline
 from sqlalchemy import event, insert, select, text
 
 from locker_app.extensions import db
@@ -22,9 +23,16 @@ NOW = datetime(2030, 5, 1, 7)
 @contextmanager
 def round_trips():
     """How often psycopg waited for PostgreSQL inside the block: a statement each, and a
-    pipeline (its statements sent together, answered together) once."""
+    pipeline (its statements sent together, answered together) once, and once more for
+    each sync inside it (a commit() or a BEGIN in a pipeline waits for the answers so far:
+    "sync")."""
     trips, piped = [], []
     real_wait, real_pipeline = psycopg.Connection.wait, psycopg.Connection.pipeline
+    real_sync = BasePipeline._sync_gen
+
+    def sync(self):
+        trips.append("sync")
+        return real_sync(self)
 
     def wait(self, gen, *args, **kwargs):
         if not piped:
@@ -41,10 +49,12 @@ def round_trips():
         finally:
             piped.pop()
     psycopg.Connection.wait, psycopg.Connection.pipeline = wait, pipeline
+    BasePipeline._sync_gen = sync
     try:
         yield trips
     finally:
         psycopg.Connection.wait, psycopg.Connection.pipeline = real_wait, real_pipeline
+        BasePipeline._sync_gen = real_sync
 
 
 @contextmanager

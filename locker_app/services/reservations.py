@@ -532,12 +532,13 @@ def _postgresql_turn(session: Session, site: Site, item_type: ItemType, rule: Bo
 
 
 def _write_and_commit(raw, values: dict) -> None:
-    """PostgreSQL: the booking's one write and its COMMIT in one round trip. The session's
-    own commit after it finds nothing left to do (psycopg sends no COMMIT when no
-    transaction is open)."""
+    """PostgreSQL: the booking's one write and its COMMIT in one round trip. The COMMIT is
+    a statement of the pipeline: psycopg's commit() inside one waits for its answer, and
+    the pipeline's end then for one more (two round trips). The session's own commit after
+    it finds nothing left to do (psycopg sends no COMMIT when no transaction is open)."""
     with raw.pipeline():
         raw.execute(*_for_psycopg(_book_at_once(), values))
-        raw.commit()
+        raw.execute(b"COMMIT", prepare=False)
 
 
 def _checked_request(session: Session, site: Site, item_type: ItemType, start: datetime,
