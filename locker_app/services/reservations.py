@@ -628,9 +628,13 @@ def _sold_out(item_type: ItemType) -> SoldOut:
 
 def _unsaved(reservation_id: int, values: dict, item: Item) -> Reservation:
     """The reservation as it is written, with its code signed."""
-    reservation = Reservation(id=reservation_id, **values)
-    reservation.item, reservation.compartment = item, item.compartment
-    reservation.code = signing.sign_reservation(reservation)
+    reservation = Reservation.__mapper__.class_manager.new_instance()
+    # Into its dictionary, as the session's loading does: through the constructor, each
+    # value was an event (2 % of a booking's processor time). It joins the session once
+    # written (create_reservation).
+    instance_dict(reservation).update(values, id=reservation_id, item=item,
+                                      compartment=item.compartment)
+    instance_dict(reservation)["code"] = signing.sign_reservation(reservation)
     return reservation
 
 
