@@ -10,6 +10,7 @@ import re
 import stat
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
@@ -32,8 +33,17 @@ def _key_dir() -> Path:
 # is seen at the next call. The change time alone is trusted only once it is a second
 # older than the listing made with it: file systems keep it in coarse ticks, and a file
 # added within the tick of the last listing would not move it.
-_loaded: dict[str, tuple[int, int, tuple, dict[int, Ed25519PrivateKey]]] = {}
 SETTLED_NS = 1_000_000_000
+
+
+class _Listing(NamedTuple):
+    changed_ns: int  # the folder's change time when listed
+    listed_ns: int
+    files: tuple  # (name, change time, size) of each key file
+    keys: dict[int, Ed25519PrivateKey]
+
+
+_loaded: dict[str, _Listing] = {}
 
 
 def load_private_keys(directory: Path | None = None) -> dict[int, Ed25519PrivateKey]:
@@ -45,9 +55,9 @@ def load_private_keys(directory: Path | None = None) -> dict[int, Ed25519Private
     if not stat.S_ISDIR(folder.st_mode):
         return {}
     cached = _loaded.get(str(directory))
-    if cached is not None and cached[0] == folder.st_mtime_ns and \
-            cached[1] - folder.st_mtime_ns >= SETTLED_NS:
-        return dict(cached[3])
+    if cached is not None and cached.changed_ns == folder.st_mtime_ns and \
+            cached.listed_ns - cached.changed_ns >= SETTLED_NS:
+        return dict(cached.keys)
     # The real clock, as the file system has it (freezegun leaves clock_gettime alone).
     listed_at = time.clock_gettime_ns(time.CLOCK_REALTIME)
     files = []
@@ -57,13 +67,13 @@ def load_private_keys(directory: Path | None = None) -> dict[int, Ed25519Private
             info = path.stat()
             files.append((path.name, info.st_mtime_ns, info.st_size))
     listing = tuple(sorted(files))
-    if cached is not None and cached[2] == listing:
-        keys = cached[3]
+    if cached is not None and cached.files == listing:
+        keys = cached.keys
     else:
         keys = {int(_KEY_FILE.fullmatch(name).group(1)):
                 signed_code.private_key_from_pem((directory / name).read_bytes())
                 for name, _, _ in listing}
-    _loaded[str(directory)] = (folder.st_mtime_ns, listed_at, listing, keys)
+    _loaded[str(directory)] = _Listing(folder.st_mtime_ns, listed_at, listing, keys)
     return dict(keys)
 
 
