@@ -4,9 +4,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import (CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint,
-                        bindparam, func, text)
+from sqlalchemy import (Boolean, CheckConstraint, ForeignKey, Index, String, Text,
+                        UniqueConstraint, bindparam, func, text)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.functions import FunctionElement
 
 from locker_app.extensions import db
 
@@ -189,6 +191,50 @@ def active_reservation():
     one only when the query's condition implies the index's, which a parameter cannot."""
     return Reservation.state.in_(bindparam("active_states", list(ReservationState.ACTIVE),
                                            expanding=True, literal_execute=True, unique=True))
+
+
+def active_by_key():
+    """Reservation.state among the active states as values bound to the statement, for the
+    reservations of one person or one address: no partial index on active reservations
+    applies, so they are read by the key's index (person or client key, end time). With the
+    states written in, PostgreSQL's generic plan walked every active reservation through
+    the exclusion constraint's index whenever its statistics, taken when few were active,
+    put them at one (a booking's check 0.37 ms at first, 2.9 ms after 2,500 bookings)."""
+    return Reservation.state.in_(bindparam("active_state_values", list(ReservationState.ACTIVE),
+                                           expanding=True, unique=True))
+
+
+class _RangesMeet(FunctionElement):
+    """See ``time_ranges_meet``."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "ranges_meet"
+
+
+@compiles(_RangesMeet)
+def _ranges_meet_elsewhere(element, compiler, **kw):
+    return "1 = 1"
+
+
+@compiles(_RangesMeet, "postgresql")
+def _ranges_meet_on_postgresql(element, compiler, **kw):
+    start_at, end_at, start, end = (compiler.process(clause, **kw)
+                                    for clause in element.clauses)
+    # In either order: a window given backwards is refused after this check has run.
+    return (f"tsrange({start_at}, {end_at}) && "
+            f"tsrange(LEAST({start}, {end}), GREATEST({start}, {end}), '[]')")
+
+
+def time_ranges_meet(start, end):
+    """On PostgreSQL ``tsrange(start_at, end_at) && tsrange(start, end, '[]')``: implied by
+    the comparisons a query of reservations in a window makes (start_at < end, end_at >
+    start) but a condition the exclusion constraint's index (item, time range) looks up.
+    Such a query then reads the reservations that meet the window, never all active ones,
+    however the planner guesses their number: its statistics, taken when few were active,
+    put them at one, and the free-item check walked all of them (1 ms of a booking after
+    2,500 bookings). Elsewhere true (the comparisons decide)."""
+    return _RangesMeet(Reservation.start_at, Reservation.end_at, start, end)
 
 
 class ReservationEvent(db.Model):
@@ -472,3 +518,4 @@ class DailyEvents(db.Model):
     __table_args__ = (UniqueConstraint("day", "cabinet_id", "kind", "reason",
                                        name="uq_daily_events"),
                       Index("ix_daily_events_site_day", "site_id", "day"))
+

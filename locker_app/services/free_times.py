@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from locker_app.models import (BookingRule, Item, ItemType, Reservation, Site,
-                               active_reservation)
+                               active_reservation, time_ranges_meet)
 from locker_app.services import rules
 from locker_app.services.reservations import _site_items
 from locker_app.services.timeutil import clock_text, local_to_utc, to_local
@@ -205,4 +205,5 @@ def _reservations_statement():
     return select(Reservation.item_id, Reservation.start_at, Reservation.end_at).where(
         Reservation.item_id.in_(bindparam("items", expanding=True)), active_reservation(),
         Reservation.end_at > bindparam("horizon_start"),
-        Reservation.start_at < bindparam("horizon_end"))
+        Reservation.start_at < bindparam("horizon_end"),
+        time_ranges_meet(bindparam("horizon_start"), bindparam("horizon_end")))

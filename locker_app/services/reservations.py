@@ -24,7 +24,8 @@ from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 import signed_code
 from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType, OpeningHours,
                                OutgoingMail, Reservation, ReservationEvent, ReservationState,
-                               Site, SpecialDay, active_reservation, utcnow)
+                               Site, SpecialDay, active_by_key, active_reservation,
+                               time_ranges_meet, utcnow)
 from locker_app.services import numeric_codes, rules, signing
 from locker_app.services.errors import DomainError, NotFound, SoldOut
 from locker_app.services.timeutil import to_local
@@ -75,6 +76,7 @@ def _overlapping(start: datetime, end: datetime, item=Item):
         active_reservation(),
         Reservation.start_at < end,
         Reservation.end_at > start,
+        time_ranges_meet(start, end),
     )
 
 
@@ -330,7 +332,7 @@ def _persons_statement(by_email: bool, by_ids: bool, by_client: bool, free_item:
         who.append(Reservation.person_key == bindparam("person_key"))
     if by_ids:
         who.append(Reservation.id.in_(bindparam("ids", expanding=True)))
-    active = (active_reservation(), Reservation.end_at > bindparam("now"))
+    active = (active_by_key(), Reservation.end_at > bindparam("now"))
     parts = []
     if who:
         parts.append(
@@ -342,11 +344,16 @@ def _persons_statement(by_email: bool, by_ids: bool, by_client: bool, free_item:
             .where(or_(*who), *active, Item.item_type_id == bindparam("item_type_id"),
                    Cabinet.site_id == bindparam("site_id")))
     if by_client:
+        # Counted up to the limit only: an address holds no more than that many unless the
+        # limit was lowered, and counting them all made each booking slower by every
+        # reservation the address held (bench.city_scale books from one address).
+        held = (select(Reservation.id)
+                .where(Reservation.client_key == bindparam("client_key"), *active)
+                .limit(bindparam("client_limit")).subquery())
         parts.append(select(empty(DateTime, "start_at"), empty(DateTime, "end_at"),
                             func.count().label("n"), empty(Integer, "item_id"),
                             empty(Integer, "compartment_id"))
-                     .select_from(Reservation)
-                     .where(Reservation.client_key == bindparam("client_key"), *active))
+                     .select_from(held))
     if free_item:
         free = _free_items_statement(False).subquery()
         parts.append(select(empty(DateTime, "start_at"), empty(DateTime, "end_at"),
@@ -365,7 +372,8 @@ def _persons_query(site: Site, item_type: ItemType, person: Person, start: datet
     return (_persons_statement(by_email, by_ids, by_client, free_item),
             {"person_key": person_key(person.email), "ids": list(person.reservation_ids),
              "now": now, "item_type_id": item_type.id, "site_id": site.id,
-             "client_key": person.client_key, "start": start, "end": end})
+             "client_key": person.client_key, "client_limit": person.client_limit,
+             "start": start, "end": end})
 
 
 def _persons_verdict(rows, rule: BookingRule, item_type: ItemType, person: Person,
