@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 from freezegun import freeze_time
+from psycopg._connection_base import BaseConnection
 from psycopg._pipeline_base import BasePipeline
 from sqlalchemy import event, insert, select, text
 
@@ -25,17 +26,24 @@ def round_trips():
     """How often psycopg waited for PostgreSQL inside the block: a statement each, and a
     pipeline (its statements sent together, answered together) once, and once more for
     each sync inside it (a commit() or a BEGIN in a pipeline waits for the answers so far:
-    "sync")."""
+    "sync"), and a command psycopg sends on its own outside a pipeline, such as the BEGIN
+    before a transaction's first statement, which it waits for before the statement."""
     trips, piped = [], []
     real_wait, real_pipeline = psycopg.Connection.wait, psycopg.Connection.pipeline
-    real_sync = BasePipeline._sync_gen
+    real_sync, real_command = BasePipeline._sync_gen, BaseConnection._exec_command
 
     def sync(self):
         trips.append("sync")
         return real_sync(self)
 
-    def wait(self, gen, *args, **kwargs):
+    def command(self, command, *args, **kwargs):
         if not piped:
+            trips.append(bytes(command).decode())
+        return real_command(self, command, *args, **kwargs)
+
+    def wait(self, gen, *args, **kwargs):
+        # Setting autocommit or the isolation level goes through wait() but sends nothing.
+        if not piped and not gen.__qualname__.startswith("BaseConnection._set_"):
             trips.append(gen.__qualname__)
         return real_wait(self, gen, *args, **kwargs)
 
@@ -49,12 +57,12 @@ def round_trips():
         finally:
             piped.pop()
     psycopg.Connection.wait, psycopg.Connection.pipeline = wait, pipeline
-    BasePipeline._sync_gen = sync
+    BasePipeline._sync_gen, BaseConnection._exec_command = sync, command
     try:
         yield trips
     finally:
         psycopg.Connection.wait, psycopg.Connection.pipeline = real_wait, real_pipeline
-        BasePipeline._sync_gen = real_sync
+        BasePipeline._sync_gen, BaseConnection._exec_command = real_sync, real_command
 
 
 @contextmanager
@@ -256,11 +264,12 @@ def test_a_booking_through_the_api_takes_seven_statements_and_two_pipelines_on_p
     postgres = any_app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
     assert len(seen) <= (0 if postgres else 7), seen
     if postgres:
-        # Nothing through SQLAlchemy: the first statement (with the BEGIN psycopg sends
-        # before it), then the turn (the lock and the new id, the person's reservations
-        # and the free item) and the write with its COMMIT as two pipelines, each one
-        # round trip (4 statements and a COMMIT one by one before). The session's COMMIT
-        # after it and the pool's ROLLBACK find nothing to send.
+        # Nothing through SQLAlchemy: the first statement on its own (autocommit; psycopg
+        # sent a BEGIN before it and waited for the answer, a round trip more), then the
+        # turn (BEGIN, the lock and the new id, the person's reservations and the free
+        # item) and the write with its COMMIT as two pipelines, each one round trip (4
+        # statements and a COMMIT one by one before). The session's COMMIT after it and
+        # the pool's ROLLBACK find nothing to send.
         assert waited == ["BaseCursor._execute_gen", "pipeline", "pipeline",
                           "BaseConnection._commit_gen", "BaseConnection._rollback_gen"], waited
     # Only when one statement finds nothing is it asked which of the two is unknown; an

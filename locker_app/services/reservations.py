@@ -17,7 +17,8 @@ from sqlalchemy import (Boolean, Date, DateTime, Integer, String, and_, bindpara
                         exists, func, literal, null, or_, select, text, union_all)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, aliased, contains_eager, make_transient_to_detached
+from sqlalchemy.orm import (Session, aliased, contains_eager, make_transient_to_detached,
+                            scoped_session)
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 import signed_code
@@ -240,8 +241,17 @@ def _context_row(session: Session, values: dict):
     booking's 8.6M instructions (callgrind, one process, 10k)."""
     if session.get_bind().dialect.name != "postgresql":
         return session.connection().execute(_booking_context_statement(), values).first()
-    raw = session.connection().connection.dbapi_connection
+    # Taken first here, the connection stays in autocommit mode for the request (SQLAlchemy
+    # sets it back when it returns to the pool): this statement runs on its own and the
+    # turn begins the transaction (_postgresql_turn). Else psycopg sent a BEGIN before it
+    # and waited for the answer: a round trip more.
+    own = session() if isinstance(session, scoped_session) else session
+    options = None if own.in_transaction() else _AUTOCOMMIT
+    raw = session.connection(execution_options=options).connection.dbapi_connection
     return raw.execute(*_for_psycopg(_booking_context_statement(), values)).fetchone()
+
+
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
 def booking_context(session: Session, slug: str, code: str, start: datetime | None,
@@ -531,6 +541,8 @@ def _postgresql_turn(session: Session, site: Site, item_type: ItemType, rule: Bo
     lock = _for_psycopg(_LOCK_AND_NUMBER, {"site": site.id, "kind": item_type.id})
     persons = _for_psycopg(*_persons_query(site, item_type, person, start, end, now, True))
     with raw.pipeline():
+        if raw.autocommit:  # as booking_context leaves it: the transaction begins here
+            raw.execute(b"BEGIN", prepare=False)
         numbered = raw.execute(*lock)
         found = raw.execute(*persons)
     new_id = numbered.fetchone()[1]
