@@ -221,13 +221,13 @@ def _ranges_meet_elsewhere(element, compiler, **kw):
 def _ranges_meet_on_postgresql(element, compiler, **kw):
     start_at, end_at, start, end = (compiler.process(clause, **kw)
                                     for clause in element.clauses)
-    # In either order: a window given backwards is refused after this check has run.
     return (f"tsrange({start_at}, {end_at}) && "
             f"tsrange(LEAST({start}, {end}), GREATEST({start}, {end}), '[]')")
 
 
 def time_ranges_meet(start, end):
-    """On PostgreSQL ``tsrange(start_at, end_at) && tsrange(start, end, '[]')``: implied by
+    """On PostgreSQL ``tsrange(start_at, end_at) && tsrange(start, end, '[]')`` (the window
+    taken in either order, so that one given backwards reaches the refusal): implied by
     the comparisons a query of reservations in a window makes (start_at < end, end_at >
     start) but a condition the exclusion constraint's index (item, time range) looks up.
     Such a query then reads the reservations that meet the window, never all active ones,
@@ -518,4 +518,3 @@ class DailyEvents(db.Model):
     __table_args__ = (UniqueConstraint("day", "cabinet_id", "kind", "reason",
                                        name="uq_daily_events"),
                       Index("ix_daily_events_site_day", "site_id", "day"))
-

@@ -235,6 +235,9 @@ def _as_read(cls: type, names: tuple[str, ...], values):
     return _with_values(cls, zip(names, values))
 
 
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
 def _context_row(session: Session, values: dict):
     """booking_context's row, as plain values. On PostgreSQL straight through psycopg:
     through SQLAlchemy's ORM, the statement with its six objects cost 0.37M more of a
@@ -249,9 +252,6 @@ def _context_row(session: Session, values: dict):
     options = None if own.in_transaction() else _AUTOCOMMIT
     raw = session.connection(execution_options=options).connection.dbapi_connection
     return raw.execute(*_for_psycopg(_booking_context_statement(), values)).fetchone()
-
-
-_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
 def booking_context(session: Session, slug: str, code: str, start: datetime | None,
