@@ -49,6 +49,12 @@ def test_city_scale_bench_runs_and_reports():
     assert figures["bookings_per_second_8"] > 0
     text = report([figures])
     assert "booking, 8 clients" in text and "availability API" in text
+    # Growth as multiples of the bare endpoint: a machine twice as slow at the larger
+    # size is no growth of the page's cost.
+    slower = dict(figures, reservations=20000, site_seconds=figures["site_seconds"] * 2,
+                  page_bare_seconds=figures["page_bare_seconds"] * 2)
+    assert "site page growth 2,000 -> 20,000: 1.00x of bare (times alone 2.00x)" in report(
+        [figures, slower])
 
 
 def test_booking_rush_bench_runs_and_reports(tmp_path):
