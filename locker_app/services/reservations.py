@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 import psycopg
 from flask_babel import get_locale, lazy_gettext as _l
 from sqlalchemy import (Boolean, Date, DateTime, Integer, String, and_, bindparam, case, cast,
-                        exists, func, literal, null, or_, select, text, union_all)
+                        exists, func, literal, null, or_, select, text, true, union_all)
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import (Session, aliased, contains_eager, make_transient_to_detached,
@@ -585,10 +585,10 @@ _LOCK = text("SELECT pg_advisory_xact_lock(:site, :kind)")
 
 
 def _postgresql_at_once(session: Session, site: Site, item_type: ItemType, person: Person,
-                        start: datetime, end: datetime, now: datetime, values: dict) -> bool:
+                        start: datetime, end: datetime, now: datetime, values: dict):
     """PostgreSQL: the whole turn in one round trip, nothing of it left to Python: BEGIN,
     the advisory lock, the writes when the booking is clear (``_book_if_clear``), COMMIT.
-    True when written. With the lock held while the person's reservations came back to
+    Returns ``_book_if_clear``'s row. With the lock held while the person's reservations came back to
     Python and the write went out (``_postgresql_turn``), 8 clients booked one after the
     other at the pace of the round trips and of Python getting a processor for them."""
     raw = session.connection().connection.dbapi_connection
@@ -603,7 +603,7 @@ def _postgresql_at_once(session: Session, site: Site, item_type: ItemType, perso
         raw.execute(*lock)
         written = raw.execute(*write)
         raw.execute(b"COMMIT", prepare=False)
-    return written.fetchone() is not None
+    return written.fetchone()
 
 
 def _write_and_commit(raw, values: dict) -> None:
@@ -678,7 +678,7 @@ _RESERVATION_COLUMNS = ("id", "item_id", "compartment_id", "start_at", "end_at",
 def _book_at_once():
     """PostgreSQL: the reservation, its first event and its confirmation mail (when
     ``mail``) in one statement, the reservation's id drawn and its code signed before."""
-    return _booking_writes(())
+    return _booking_writes()
 
 
 @functools.cache
@@ -686,27 +686,41 @@ def _book_if_clear(by_email: bool, by_ids: bool, by_client: bool):
     """PostgreSQL: ``_book_at_once``'s writes, made only when the booking is clear without
     a word from Python: the person holds no active reservation of the type at the site,
     the client's address fewer than its limit, and the item chosen before the turn is still
-    the first free one, in its compartment. Then the new id comes back, else no row and
-    nothing is written (``_postgresql_at_once``)."""
+    the first free one, in its compartment. One row comes back: the new id (empty when
+    nothing was written), whether the person and the address were clear, and the first
+    free item as ``_free_item_as_read`` reads it (empty when none is), so that a booking
+    whose item another one took a moment ago tries the next at once."""
     reservation = Reservation.__table__
     item_id = bindparam("r_item_id", type_=reservation.c.item_id.type)
     compartment_id = bindparam("r_compartment_id", type_=reservation.c.compartment_id.type)
-    free = _free_items_statement(False).subquery()
-    clear = [exists(select(free.c.id).where(free.c.id == item_id,
-                                            free.c.compartment_id == compartment_id))]
+    columns = [getattr(cls, name) for cls, names in _context_layout()[3:] for name in names]
+    first = (_site_items(bindparam("site_id"))
+             .where(Item.item_type_id == bindparam("item_type_id"),
+                    ~_overlapping(bindparam("start"), bindparam("end")))
+             .order_by(Item.id).limit(1)
+             .with_only_columns(*(column.label(f"f{at}") for at, column in enumerate(columns)))
+             .cte("first_free"))
     theirs = _their_reservations(by_email, by_ids)
-    if theirs is not None:
-        clear.append(~exists(theirs))
-    if by_client:
-        clear.append(select(func.count()).select_from(_held_by_address()).scalar_subquery()
-                     < bindparam("client_limit"))
-    return _booking_writes(clear, {"item_id": item_id, "compartment_id": compartment_id})
+    person_clear = ~exists(theirs) if theirs is not None else true()
+    address_clear = (select(func.count()).select_from(_held_by_address()).scalar_subquery()
+                     < bindparam("client_limit")) if by_client else true()
+    checks = select(person_clear.label("person_clear"),
+                    address_clear.label("address_clear")).cte("checks")
+    return _booking_writes(
+        checks.join(first, true()),
+        [checks.c.person_clear, checks.c.address_clear, first.c.f0 == item_id,
+         first.c.f2 == compartment_id],
+        {"item_id": item_id, "compartment_id": compartment_id},
+        lambda booked: select(booked.c.id, checks.c.person_clear, checks.c.address_clear,
+                              *first.c).select_from(checks)
+        .outerjoin(first, true()).outerjoin(booked, true()))
 
 
-def _booking_writes(conditions, binds: dict | None = None):
+def _booking_writes(source=None, conditions=(), binds: dict | None = None, answer=None):
     """The reservation (its values bound as ``r_<column>``, those in ``binds`` given),
-    written when ``conditions`` hold, with its first event and its confirmation mail (when
-    ``mail``); the statement returns the new id."""
+    written from ``source`` when ``conditions`` hold, with its first event and its
+    confirmation mail (when ``mail``); the statement returns the new id, or what
+    ``answer`` makes of the written row."""
     reservation, event, mail = (Reservation.__table__, ReservationEvent.__table__,
                                 OutgoingMail.__table__)
     binds = binds or {}
@@ -714,8 +728,11 @@ def _booking_writes(conditions, binds: dict | None = None):
     values = [binds.get(name) if name in binds else
               bindparam("r_" + name, type_=reservation.c[name].type)
               for name in _RESERVATION_COLUMNS]
+    written = select(*values)
+    if source is not None:
+        written = written.select_from(source)
     booked = (reservation.insert()
-              .from_select(list(_RESERVATION_COLUMNS), select(*values).where(*conditions))
+              .from_select(list(_RESERVATION_COLUMNS), written.where(*conditions))
               .returning(reservation.c.id).cte("booked"))
     logged = event.insert().from_select(
         ["reservation_id", "from_state", "to_state", "actor", "at", "cause"],
@@ -726,7 +743,24 @@ def _booking_writes(conditions, binds: dict | None = None):
         ["reservation_id", "kind", "created_at", "attempts", "next_attempt_at"],
         select(booked.c.id, literal("confirmation"), at, literal(0), at)
         .where(bindparam("mail", type_=Boolean()))).cte("mailed")
-    return select(booked.c.id).add_cte(logged, mailed)
+    return (answer(booked) if answer else select(booked.c.id)).add_cte(logged, mailed)
+
+
+def _free_item_as_read(values, site: Site, item_type: ItemType) -> Item | None:
+    """The item, its compartment and cabinet from ``_book_if_clear``'s row (in no session,
+    as ``booking_context``'s), its site and type those given; None when it names none."""
+    objects, at = [], 0
+    for cls, names in _context_layout()[3:]:
+        objects.append(_as_read(cls, names, values[at:at + len(names)]))
+        at += len(names)
+    item, compartment, cabinet = objects
+    if item is None:
+        return None
+    set_committed_value(item, "compartment", compartment)
+    set_committed_value(item, "item_type", item_type)
+    set_committed_value(compartment, "cabinet", cabinet)
+    set_committed_value(cabinet, "site", site)
+    return item
 
 
 def _picked(session: Session, site: Site, item_type: ItemType, start: datetime, end: datetime,
@@ -811,19 +845,31 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
              "cause": cause or ("booked online" if actor == "visitor" else f"booked by {actor}")}
     if postgresql and prefetched is not None and prefetched.new_id is not None:
         # Signed and made ready before the turn; in the turn one round trip that writes when
-        # the booking is clear, else nothing (then the turn below decides and says why).
-        reservation = _unsaved(prefetched.new_id, new_values(first_free), first_free)
-        with _allocation_turn(session):
-            try:
-                written = _postgresql_at_once(session, site, item_type, person, start, end,
+        # the booking is clear, else nothing. When only the item was taken meanwhile, the
+        # next free one came back with the answer: tried at once the same way. Anything
+        # else goes to the turn below, which decides and says why.
+        item = first_free
+        for attempt in range(ALLOCATION_ATTEMPTS):
+            reservation = _unsaved(prefetched.new_id, new_values(item), item)
+            with _allocation_turn(session):
+                try:
+                    row = _postgresql_at_once(session, site, item_type, person, start, end,
                                               now, _write_values(reservation, event))
-            except (IntegrityError, psycopg.IntegrityError) as error:
-                session.rollback()  # the numeric code was taken: the turn below draws anew
-                logger.info("allocation at once lost a race: %s", getattr(error, "orig", error))
-                written = False
-        if written:
-            session.commit()
-            return reservation
+                except (IntegrityError, psycopg.IntegrityError) as error:
+                    session.rollback()  # the numeric code was taken: drawn anew
+                    logger.info("allocation at once lost a race: %s",
+                                getattr(error, "orig", error))
+                    continue
+            written, person_clear, address_clear, *found = row
+            if written is not None:
+                session.commit()
+                return reservation
+            if not (person_clear and address_clear):
+                break
+            item = _free_item_as_read(found, site, item_type)
+            if item is None:
+                session.rollback()
+                raise _sold_out(item_type)
     for attempt in range(ALLOCATION_ATTEMPTS):
         # One booking at a time from here to the commit (see _allocation_turn).
         with _allocation_turn(session):
