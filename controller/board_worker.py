@@ -31,7 +31,7 @@ class BoardWorker:
         self.controller = controller
         self.settings = controller.settings
         self.store = controller.store
-        self.unlocks: queue.Queue[UnlockRequest] = queue.Queue()
+        self.unlocks: queue.Queue[UnlockRequest | None] = queue.Queue()
         self.doors: dict[int, DoorTracker] = {}
         self.failures: dict[int, int] = {}
         self.retry_at: dict[int, float] = {}

@@ -79,6 +79,7 @@ class LockerController:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self.uplink.wake()
+        self.board.unlocks.put(None)  # the board worker waits on its queue until the next poll
         for thread in self._threads:
             # The long poll may hang in its request for a while: it only reads, and it
             # looks at the stop flag before acting, so it is not waited for.

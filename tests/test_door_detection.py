@@ -148,6 +148,19 @@ def test_a_change_is_confirmed_by_a_second_read_at_once(app, emulator, make_cont
                      if f.direction == "rx" and f.monotonic > forced_at][:2]
     assert second.monotonic - first.monotonic < 1.0
 
+def test_a_controller_stops_at_once_between_two_slow_polls(tmp_path, live_server, emulator, scanner):
+    # The board worker waited for its next poll before it looked at the stop flag: with polls
+    # 3 s apart, stopping the controller took up to 3 s.
+    from controller.service import LockerController
+    settings = controller_settings(tmp_path, live_server, emulator, scanner, poll_interval=3.0)
+    controller = LockerController(settings).start()
+    assert controller.synced.wait(10)
+    asked = time.monotonic()  # the board worker waits for its next poll, 3 s away
+    controller.stop()
+    assert time.monotonic() - asked < 1.0
+    assert not [t for t in controller._threads if t.is_alive() and t.name == "board-worker"]
+
+
 # The tracker alone ---------------------------------------------------------------------------
 
 def test_tracker_reads_an_unseen_return_and_ignores_a_flickering_item_sensor():
