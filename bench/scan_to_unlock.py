@@ -39,7 +39,8 @@ def start_site(folder: Path):
         upgrade()
         token = seed(db.session, "bench-controller-token-000000000")
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # Stopped in a twentieth of a second, not the half second of the default.
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return app, server, token
 
 

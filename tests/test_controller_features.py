@@ -11,7 +11,7 @@ from hardware.emulator import BoardEmulator, EmulatedBoard, ScannerEmulator
 from locker_app.extensions import db
 from locker_app.models import Cabinet, ControllerEvent, RemoteCommand, Reservation
 from locker_app.services.commands import describe, request_open
-from tests.conftest import wait_door_seen_shut, wait_until
+from tests.conftest import SERVER_POLL, wait_door_seen_shut, wait_until
 from tests.test_end_to_end import book, kinds_seen, reservation_id_of, state_of
 
 
@@ -196,7 +196,7 @@ def test_an_unreachable_server_is_an_alert_when_it_is_back(app, emulator, scanne
     try:
         wait_until(lambda: "server_unreachable" in kinds_seen(controller), message="alert stored")
         server = make_server("127.0.0.1", port, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(SERVER_POLL,), daemon=True).start()
         try:
             wait_until(lambda: {"server_unreachable", "server_back"} <= set(server_kinds(app)))
         finally:

@@ -14,7 +14,7 @@ from hardware import family_a
 from locker_app.extensions import db
 from locker_app.models import ControllerEvent, ItemType, Reservation, Site
 from locker_app.services import reservations
-from tests.conftest import controller_settings, wait_until
+from tests.conftest import SERVER_POLL, controller_settings, wait_until
 
 
 class RestartableServer:
@@ -30,7 +30,8 @@ class RestartableServer:
 
     def start(self):
         self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(SERVER_POLL,),
+                         daemon=True).start()
 
     def stop(self):
         if self._server:

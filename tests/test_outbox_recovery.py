@@ -7,7 +7,7 @@ import time
 from werkzeug.serving import make_server
 
 from controller.service import LockerController
-from tests.conftest import controller_settings, wait_until
+from tests.conftest import SERVER_POLL, controller_settings, wait_until
 
 
 def test_the_pause_stays_short_for_an_unreachable_server():
@@ -22,7 +22,8 @@ class Server:
     def __init__(self, app, port=0):
         self.server = make_server("127.0.0.1", port, app, threaded=True)
         self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(SERVER_POLL,),
+                                       daemon=True)
         self.thread.start()
 
     def stop(self):
