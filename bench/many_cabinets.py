@@ -66,8 +66,9 @@ def prepare(folder: Path, controllers: int, postgres: bool) -> tuple[str, list[t
     return url, fleet
 
 
-def _controller(base: str, cabinet_id: int, token: str, broker: bool, stop, prefix: str) -> None:
-    """One controller's traffic until ``stop`` is set."""
+def _controller(base: str, cabinet_id: int, token: str, broker: bool, stop, prefix: str,
+                spread: float, first_sync_done) -> None:
+    """One controller's traffic until ``stop`` is set; ``first_sync_done()`` after its first."""
     headers = {"Authorization": f"Bearer {token}"}
     session = requests.Session()
     client = None
@@ -83,7 +84,8 @@ def _controller(base: str, cabinet_id: int, token: str, broker: bool, stop, pref
         client.connect_async("127.0.0.1", 1883, keepalive=30)
         client.loop_start()
     cursor, next_sync, next_look = 0, 0.0, time.monotonic() + random.uniform(0, 60)
-    stop.wait(random.uniform(0, 10))  # the fleet does not sync in step
+    stop.wait(random.uniform(0, spread))  # the fleet does not sync in step
+    first = True
     while not stop.is_set():
         now = time.monotonic()
         try:
@@ -93,6 +95,9 @@ def _controller(base: str, cabinet_id: int, token: str, broker: bool, stop, pref
                 session.post(f"{base}/api/v1/controller/status", headers=headers, timeout=60,
                              json={"status": {"outbox": 0, "doors_open": []}})
                 next_sync = now + 10
+                if first:
+                    first = False
+                    first_sync_done()
             if broker and now >= next_look:
                 session.get(f"{base}/api/v1/controller/commands?after=0&wait=0", headers=headers,
                             timeout=60)
@@ -105,7 +110,7 @@ def _controller(base: str, cabinet_id: int, token: str, broker: bool, stop, pref
                 stop.wait(answer.get("retry_after", 0))
                 continue
         except requests.RequestException:
-            pass
+            pass  # asked again shortly (a first sync that failed is still due)
         stop.wait(max(0.05, min(next_sync, next_look) - time.monotonic()))
     if client is not None:
         client.publish(remote.topic(prefix, cabinet_id, "status"), b"", 1, True).wait_for_publish(5)
@@ -114,16 +119,25 @@ def _controller(base: str, cabinet_id: int, token: str, broker: bool, stop, pref
     session.close()
 
 
-def _fleet(base: str, fleet: list[tuple[int, str]], broker: bool, seconds: float, ready) -> None:
-    """The cabinets' side, in its own process: a thread per controller."""
+def _fleet(base: str, fleet: list[tuple[int, str]], broker: bool, spread: float, synced,
+           finished) -> None:
+    """The cabinets' side, in its own process: a thread per controller. ``synced`` is set
+    once every controller has made its first sync; the fleet runs until ``finished``."""
     stop = threading.Event()
     prefix = f"bench{random.randrange(10**6)}"
-    threads = [threading.Thread(target=_controller, args=(base, cabinet_id, token, broker, stop, prefix),
-                                daemon=True) for cabinet_id, token in fleet]
+    waiting, lock = [len(fleet)], threading.Lock()
+
+    def first_sync_done():
+        with lock:
+            waiting[0] -= 1
+            if waiting[0] == 0:
+                synced.set()
+    threads = [threading.Thread(target=_controller, daemon=True,
+                                args=(base, cabinet_id, token, broker, stop, prefix, spread,
+                                      first_sync_done)) for cabinet_id, token in fleet]
     for thread in threads:
         thread.start()
-    ready.set()
-    time.sleep(seconds)
+    finished.wait()
     stop.set()
     for thread in threads:
         thread.join(70)
@@ -152,7 +166,9 @@ def _p95(times: list[float]) -> float:
 
 
 def measure(controllers: int = 200, seconds: float = 60, postgres: bool = False,
-            long_poll: bool = True) -> dict:
+            long_poll: bool = True, spread: float = 10) -> dict:
+    """``spread``: the controllers' first syncs fall at random within that many seconds;
+    the pages are measured once every controller has made it."""
     import logging
     folder = Path(tempfile.mkdtemp(prefix="bench-cabinets-"))
     logging.disable(logging.WARNING)
@@ -169,15 +185,17 @@ def measure(controllers: int = 200, seconds: float = 60, postgres: bool = False,
         modes = [("broker", True)] + ([("long_poll", False)] if long_poll else [])
         for name, broker in modes:
             context = multiprocessing.get_context("spawn")
-            ready = context.Event()
-            warm = 12  # every controller's first sync done
-            process = context.Process(target=_fleet, args=(server.base, fleet, broker,
-                                                           warm + seconds, ready))
+            synced, finished = context.Event(), context.Event()
+            process = context.Process(target=_fleet, args=(server.base, fleet, broker, spread,
+                                                           synced, finished))
             process.start()
-            ready.wait(60)
-            time.sleep(warm)
-            busy = pages(server.base, seconds if broker else min(seconds, 30))
-            process.join(120)
+            try:
+                if not synced.wait(spread + 120):
+                    raise RuntimeError("the controllers' first syncs did not all arrive")
+                busy = pages(server.base, seconds if broker else min(seconds, 30))
+            finally:
+                finished.set()
+                process.join(120)
             figures.update({f"{name}_p50": stats.median(busy), f"{name}_p95": _p95(busy),
                             f"{name}_samples": len(busy)})
     finally:

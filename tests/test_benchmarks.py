@@ -80,6 +80,6 @@ def test_many_cabinets_bench_runs_and_reports():
             pytest.fail(f"CI must run the broker tests, but {problem}")
         pytest.skip(problem)
     from bench.many_cabinets import measure, report
-    figures = measure(controllers=20, seconds=4, long_poll=False)
+    figures = measure(controllers=20, seconds=4, long_poll=False, spread=1)
     assert figures["broker_samples"] > 10 and figures["alone_p95"] > 0
     assert "on the broker" in report(figures)
