@@ -157,7 +157,7 @@ def test_a_controller_stops_at_once_between_two_slow_polls(tmp_path, live_server
     assert controller.synced.wait(10)
     asked = time.monotonic()  # the board worker waits for its next poll, 3 s away
     controller.stop()
-    assert time.monotonic() - asked < 1.0
+    assert time.monotonic() - asked < 1.5  # (the next poll was about 3 s away)
     assert not [t for t in controller._threads if t.is_alive() and t.name == "board-worker"]
 
 
