@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import shutil
 import sqlite3
@@ -55,26 +56,25 @@ def _reset_postgres() -> None:
         conn.execute("CREATE SCHEMA public")
 
 
-_migrated_sqlite: Path | None = None
-
-
-def _copy_of_migrated_sqlite(target: Path) -> None:
-    """A SQLite file with every migration run: migrated once per test run, then copied.
+@functools.cache
+def _migrated_sqlite() -> Path:
+    """A SQLite file with every migration run, made once per test run.
 
     The migrations, not create_all, because they hold the overlap guard; run for every test,
     they took a fifth of a second each, about a minute of the whole suite."""
-    global _migrated_sqlite
-    if _migrated_sqlite is None:
-        folder = Path(tempfile.mkdtemp(prefix="locker-migrated-"))
-        atexit.register(shutil.rmtree, folder, True)
-        path = folder / "migrated.sqlite"
-        migrated = create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
-                                           "SIGNING_KEY_DIR": str(folder / "keys")})
-        with migrated.app_context():
-            upgrade()
-        close_app(migrated)
-        _migrated_sqlite = path
-    source, copy = sqlite3.connect(_migrated_sqlite), sqlite3.connect(target)
+    folder = Path(tempfile.mkdtemp(prefix="locker-migrated-"))
+    atexit.register(shutil.rmtree, folder, True)
+    path = folder / "migrated.sqlite"
+    migrated = create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
+                                       "SIGNING_KEY_DIR": str(folder / "keys")})
+    with migrated.app_context():
+        upgrade()
+    close_app(migrated)
+    return path
+
+
+def _copy_of_migrated_sqlite(target: Path) -> None:
+    source, copy = sqlite3.connect(_migrated_sqlite()), sqlite3.connect(target)
     try:
         source.backup(copy)
     finally:
