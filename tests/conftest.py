@@ -25,9 +25,6 @@ PG_URL = os.environ.get("LOCKER_TEST_POSTGRES_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DEMO_TOKEN = "test-controller-token-0123456789"
-# How often a test's HTTP server looks for its stop: the default half second was spent
-# again in the teardown of every test with a live server.
-SERVER_POLL = 0.05
 
 
 def postgres_problem() -> str | None:
@@ -126,12 +123,20 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture
-def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(SERVER_POLL,), name="live-server",
+def serve(app, port: int = 0):
+    """``app`` on 127.0.0.1 (port 0: any free one) in a thread of its own; returns the server
+    and the thread. It looks for its stop every 0.05 s: the default half second was spent
+    again in the teardown of every test with a server."""
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="test-server",
                               daemon=True)
     thread.start()
+    return server, thread
+
+
+@pytest.fixture
+def live_server(app):
+    server, thread = serve(app)
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(5)

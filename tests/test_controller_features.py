@@ -11,7 +11,7 @@ from hardware.emulator import BoardEmulator, EmulatedBoard, ScannerEmulator
 from locker_app.extensions import db
 from locker_app.models import Cabinet, ControllerEvent, RemoteCommand, Reservation
 from locker_app.services.commands import describe, request_open
-from tests.conftest import SERVER_POLL, wait_door_seen_shut, wait_until
+from tests.conftest import serve, wait_door_seen_shut, wait_until
 from tests.test_end_to_end import book, kinds_seen, reservation_id_of, state_of
 
 
@@ -184,9 +184,7 @@ def test_a_missing_scanner_is_an_alert(app, live_server, emulator, scanner, tmp_
 def test_an_unreachable_server_is_an_alert_when_it_is_back(app, emulator, scanner, tmp_path):
     from controller.service import LockerController
     from tests.conftest import controller_settings
-    from werkzeug.serving import make_server
     import socket
-    import threading
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -195,8 +193,7 @@ def test_an_unreachable_server_is_an_alert_when_it_is_back(app, emulator, scanne
     controller = LockerController(settings).start()
     try:
         wait_until(lambda: "server_unreachable" in kinds_seen(controller), message="alert stored")
-        server = make_server("127.0.0.1", port, app, threaded=True)
-        threading.Thread(target=server.serve_forever, args=(SERVER_POLL,), daemon=True).start()
+        server, _ = serve(app, port)
         try:
             wait_until(lambda: {"server_unreachable", "server_back"} <= set(server_kinds(app)))
         finally:

@@ -8,13 +8,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from flask import request
 from freezegun.api import FrozenDateTimeFactory
-from werkzeug.serving import make_server
 
 from hardware import family_a
 from locker_app.extensions import db
 from locker_app.models import ControllerEvent, ItemType, Reservation, Site
 from locker_app.services import reservations
-from tests.conftest import SERVER_POLL, controller_settings, wait_until
+from tests.conftest import controller_settings, serve, wait_until
 
 
 class RestartableServer:
@@ -29,9 +28,7 @@ class RestartableServer:
         self._server = None
 
     def start(self):
-        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
-        threading.Thread(target=self._server.serve_forever, args=(SERVER_POLL,),
-                         daemon=True).start()
+        self._server, _ = serve(self.app, self.port)
 
     def stop(self):
         if self._server:

@@ -1,13 +1,11 @@
 """After the server comes back, the controller's backlog arrives within seconds: the pause
 between attempts to reach an unreachable server is capped (it grew to 32 s before, and the
 backlog waited 30.7 s). A real HTTP server is stopped and started again on its port."""
-import threading
 import time
 
-from werkzeug.serving import make_server
 
 from controller.service import LockerController
-from tests.conftest import SERVER_POLL, controller_settings, wait_until
+from tests.conftest import controller_settings, serve, wait_until
 
 
 def test_the_pause_stays_short_for_an_unreachable_server():
@@ -20,11 +18,8 @@ def test_the_pause_stays_short_for_an_unreachable_server():
 
 class Server:
     def __init__(self, app, port=0):
-        self.server = make_server("127.0.0.1", port, app, threaded=True)
+        self.server, self.thread = serve(app, port)
         self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(SERVER_POLL,),
-                                       daemon=True)
-        self.thread.start()
 
     def stop(self):
         self.server.shutdown()
