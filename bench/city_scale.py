@@ -24,6 +24,7 @@ import argparse
 import os
 import socket
 import statistics as stats
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -80,7 +81,7 @@ class Server:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, **extra_env, "LOCKER_DATABASE_URL": url,
-               "LOCKER_SECRET_KEY": "bench-" + "s" * 30,
+               "LOCKER_SECRET_KEY": secrets.token_hex(32),
                "LOCKER_SIGNING_KEY_DIR": str(folder / "keys"), "LOCKER_COOKIE_SECURE": "0",
                "LOCKER_BIND": f"127.0.0.1:{self.port}", "LOCKER_MAIL_BACKEND": "console",
                # Behind a reverse proxy, as deployed: Bookings sends each visitor's own

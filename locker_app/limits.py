@@ -214,6 +214,12 @@ report_limit = limiter.limit(_config("LIMIT_REPORTS_PER_ADDRESS"), methods=["POS
 
 
 def register_limits(app: Flask) -> None:
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis", "rediss")):
+        # Bounded waits: a stalled Redis fails fast, and the fallback counts in memory.
+        timeout = app.config["REDIS_TIMEOUT_SECONDS"]
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = {
+            "socket_connect_timeout": timeout, "socket_timeout": timeout,
+            **app.config.get("RATELIMIT_STORAGE_OPTIONS", {})}
     limiter.init_app(app)
     app.extensions["booking_counter"] = BookingCounter()
 

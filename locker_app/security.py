@@ -24,15 +24,38 @@ class ConfigurationError(RuntimeError):
     """A setting that must be fixed before the site may start; the message says how."""
 
 
+# A secret shorter than this, or made of fewer different characters, is too easy to guess.
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+
+
+def secret_weakness(secret: object) -> str | None:
+    """Why ``secret`` must not sign sessions, in a sentence; None when it may."""
+    if not secret:
+        return "LOCKER_SECRET_KEY is missing."
+    secret = str(secret)
+    if secret.strip() in KNOWN_SECRETS:
+        return "LOCKER_SECRET_KEY is a published example value."
+    if any(ch.isspace() for ch in secret):
+        return "LOCKER_SECRET_KEY contains spaces or line breaks (a copying mistake?)."
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"LOCKER_SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters."
+    if len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS:
+        return "LOCKER_SECRET_KEY repeats a few characters only."
+    return None
+
+
 def check_secret(app: Flask) -> None:
+    """Refuse to start with a secret that a stranger could guess: staff sessions signed
+    with it could be forged."""
     if app.config.get("TESTING"):
         return
-    secret = app.config.get("SECRET_KEY")
-    if not secret or secret in KNOWN_SECRETS or len(str(secret)) < 16:
+    weakness = secret_weakness(app.config.get("SECRET_KEY"))
+    if weakness:
         raise ConfigurationError(
-            "LOCKER_SECRET_KEY is missing or is a published example value. Staff sessions "
-            "signed with it could be forged. Set it to a long random value, for example the "
-            "output of: python3 -c 'import secrets; print(secrets.token_hex(32))'")
+            f"{weakness} Staff sessions signed with it could be forged. Set it to a long "
+            "random value, for example the output of: "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))'")
 
 
 def add_security_headers(app: Flask) -> None:

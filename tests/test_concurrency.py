@@ -3,6 +3,7 @@ processes: exactly one gets it, the others a clear "sold out", nobody an error p
 database itself refuses an overlap that bypasses the Python code."""
 import os
 import socket
+import secrets
 import subprocess
 import sys
 import threading
@@ -43,7 +44,7 @@ def gunicorn(request, tmp_path):
     port = free_port()
     env = {**os.environ, "LOCKER_DATABASE_URL": url, "LOCKER_SIGNING_KEY_DIR": str(tmp_path / "keys"),
            "LOCKER_WORKERS": "3", "LOCKER_BIND": f"127.0.0.1:{port}",
-           "LOCKER_SECRET_KEY": "concurrency-test-secret-0123456789"}
+           "LOCKER_SECRET_KEY": secrets.token_hex(32)}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
                                "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)

@@ -2,6 +2,7 @@
 staff, every form needs its CSRF token; login limits, idle expiry, disabled accounts,
 logout everywhere, the secret key, cookies, headers and safe redirects."""
 import re
+import secrets
 
 import pytest
 from freezegun import freeze_time
@@ -176,12 +177,51 @@ def test_the_last_administrator_cannot_be_disabled(app, admin_client):
         assert admin.active and admin.role == "admin"
 
 
-@pytest.mark.parametrize("secret", [None, "", "dev-only-change-me", "change-me-to-a-long-random-string",
-                                    "short"])
+@pytest.mark.parametrize("secret", [
+    None, "", "dev-only-change-me", "change-me-to-a-long-random-string", "short",
+    # Started the site on main (issue 30):
+    " " * 16, "a" * 16, " dev-only-change-me", "a" * 40, "ab" * 20,
+    secrets.token_hex(32) + " ", secrets.token_hex(8)])
 def test_the_app_refuses_to_start_without_a_real_secret(tmp_path, secret):
     with pytest.raises(ConfigurationError, match="LOCKER_SECRET_KEY"):
         create_app(Config, {"SECRET_KEY": secret,
                             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}"})
+
+
+def secrets_written_in_the_repository() -> set[str]:
+    """Every value written next to SECRET_KEY in a file git keeps."""
+    import subprocess
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True,
+                           check=True).stdout.split()
+    # A quoted value in code, or a shell or env file's LOCKER_SECRET_KEY=value.
+    pattern = re.compile(r"""SECRET_KEY["']?\s*[:=]\s*["']([^"'\n]*)["']"""
+                         r"""|^\s*(?:export\s+)?LOCKER_SECRET_KEY=([^\s"'#]+)""", re.MULTILINE)
+    found = set()
+    for name in files:
+        path = root / name
+        if path.suffix not in (".py", ".md", ".example", ".toml", ".env", ".sh", ".cfg", "") \
+                or not path.is_file():
+            continue
+        for match in pattern.finditer(path.read_text(errors="replace")):
+            found.add(match.group(1) if match.group(1) is not None else match.group(2))
+    return found
+
+
+def test_no_secret_written_in_the_repository_starts_the_site(tmp_path):
+    written = secrets_written_in_the_repository()
+    assert {"change-me-to-a-long-random-string", "test"} <= written  # the search finds them
+    for secret in written:
+        with pytest.raises(ConfigurationError, match="LOCKER_SECRET_KEY"):
+            create_app(Config, {"SECRET_KEY": secret,
+                                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}"})
+
+
+def test_a_long_random_secret_starts_the_site(tmp_path):
+    app = create_app(Config, {"SECRET_KEY": secrets.token_urlsafe(32),
+                              "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
 
 
 def test_gunicorn_entry_point_says_why_it_stops(tmp_path):
@@ -210,7 +250,7 @@ def test_a_session_forged_with_the_old_development_secret_is_refused(app):
 
 
 def test_production_cookie_and_headers(tmp_path):
-    app = create_app(Config, {"SECRET_KEY": "x" * 32,
+    app = create_app(Config, {"SECRET_KEY": secrets.token_hex(32),
                               "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
