@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from functools import cache
 
 from babel import Locale
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
 from locker_app.config import Config
@@ -46,9 +47,12 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
+    _bound_database_waits(app)
     db.init_app(app)
     with app.app_context():
-        _tune_sqlite(db.engine)
+        _tune_sqlite(db.engine, app.config["DATABASE_TIMEOUT_SECONDS"])
+        if db.engine.dialect.name == "postgresql":
+            _bound_request_statements(db.engine, app.config["DATABASE_TIMEOUT_SECONDS"])
         if db.engine.dialect.name == "postgresql":
             from locker_app.input_guard import guard_postgresql
             guard_postgresql(db.engine)
@@ -180,18 +184,61 @@ def _keep_prepared_statements(app: Flask, engine) -> None:
             session.commit()
 
 
-def _tune_sqlite(engine) -> None:
+def _bound_database_waits(app: Flask) -> None:
+    """No wait on the database without an end: the pool gives a connection within
+    DATABASE_TIMEOUT_SECONDS or says so, and PostgreSQL's connect gives up as soon (libpq
+    counts whole seconds, two at least). A server that vanished from the network (no
+    acknowledgement of what was sent) ends the connection after the same time; one that
+    takes the bytes and never answers is bounded by its statement time-out only."""
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    seconds = app.config["DATABASE_TIMEOUT_SECONDS"]
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if url.get_backend_name() == "postgresql":
+        options["pool_timeout"] = seconds
+        options["connect_args"] = {
+            "connect_timeout": max(2, math.ceil(seconds)),
+            "tcp_user_timeout": int(seconds * 1000),
+            "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 5,
+            "keepalives_count": 3, **options.get("connect_args", {})}
+    elif url.database not in (None, "", ":memory:"):
+        options["pool_timeout"] = seconds
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _bound_request_statements(engine, seconds: float) -> None:
+    """PostgreSQL: a connection made for a visitor's request ends any statement, and any
+    wait for a lock, after ``seconds`` (statement_timeout, lock_timeout). In a web process
+    every connection is made for a request; the scheduler and the flask commands make
+    theirs outside one and keep PostgreSQL's defaults (a migration or a year's statistics
+    may take longer)."""
+    milliseconds = int(seconds * 1000)
+
+    @event.listens_for(engine, "do_connect")
+    def bound_statements(_dialect, _record, _cargs, cparams):
+        if has_request_context():
+            cparams["options"] = " ".join(filter(None, [
+                cparams.get("options"), f"-c statement_timeout={milliseconds}",
+                f"-c lock_timeout={milliseconds}"]))
+
+
+def _tune_sqlite(engine, request_seconds: float) -> None:
     """SQLite as a server's database: WAL so readers do not wait for the writer, a busy
-    timeout so writers queue instead of failing, and foreign keys enforced."""
+    timeout so writers queue instead of failing (in a visitor's request no longer than
+    DATABASE_TIMEOUT_SECONDS, in jobs and commands half a minute), and foreign keys
+    enforced."""
     if engine.dialect.name != "sqlite":
         return
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record):
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
-        dbapi_connection.execute("PRAGMA busy_timeout = 30000")
         if engine.url.database not in (None, "", ":memory:"):
             dbapi_connection.execute("PRAGMA journal_mode = WAL")
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection, _record, _proxy):  # in-process: costs no round trip
+        busy = int(request_seconds * 1000) if has_request_context() else 30000
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {busy}")
 
 
 def migrations_dir():

@@ -42,7 +42,9 @@ class Config:
     PROXY_COUNT = int(_env("PROXY_COUNT", "0"))
     # Rate limits (Flask-Limiter): storage shared by all web processes; memory:// for one.
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URL", "memory://")
-    RATELIMIT_HEADERS_ENABLED = True  # Retry-After with every 429
+    # Retry-After on a 429 only (locker_app/limits.py): Flask-Limiter's headers put one,
+    # with the window's reset, on every answer of a limited page, a 503's included.
+    RATELIMIT_HEADERS_ENABLED = False
     # Redis gone: log it and count in memory until it is back, rather than refuse everyone.
     RATELIMIT_SWALLOW_ERRORS = True
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
@@ -75,8 +77,13 @@ class Config:
     MQTT_PASSWORD = _env("MQTT_PASSWORD", "")
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'instance' / 'locker.sqlite'}")
     # No pool_pre_ping: a connection idle a while is asked before use (see
-    # locker_app._ping_idle_connections), one in steady use is not.
+    # locker_app._ping_idle_connections), one in steady use is not. The pool's time-out and
+    # PostgreSQL's connect time-out come from DATABASE_TIMEOUT_SECONDS (create_app).
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # The longest a visitor's request waits for the database: a connection from the pool,
+    # the connect, a lock, one statement. Past it the visitor is told to try again in a
+    # minute (503). The scheduler and the flask commands wait longer (their own work).
+    DATABASE_TIMEOUT_SECONDS = float(_env("DATABASE_TIMEOUT_SECONDS", "3"))
     # Private Ed25519 keys that sign the codes in the QR, one file per key id.
     SIGNING_KEY_DIR = _env("SIGNING_KEY_DIR", str(PROJECT_ROOT / "instance" / "signing-keys"))
     # Base of the links in the QR codes (what the phone camera opens).

@@ -3,13 +3,20 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+import psycopg
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
+
+from locker_app.services.errors import DatabaseBusy
 
 logger = logging.getLogger(__name__)
 
+
+# How long a visitor is asked to wait when the database does not answer (Retry-After).
+RETRY_AFTER_SECONDS = 60
 
 JSON_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 413: "too_large"}
@@ -42,6 +49,26 @@ def register_error_pages(app: Flask) -> None:
             return jsonify(error=error.description or message, field=None,
                            code=JSON_CODES.get(error.code, "http_error")), error.code
         return render_template("error.html", message=message, code=error.code), error.code
+
+    @app.errorhandler(DatabaseBusy)
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    @app.errorhandler(psycopg.OperationalError)
+    def database_unavailable(error: Exception):
+        """The database did not answer within DATABASE_TIMEOUT_SECONDS, or not at all: a
+        plain "try again in a minute", never a blank wait. Nothing was confirmed, and the
+        request's transaction is rolled back when its session closes."""
+        logger.error("database unavailable on %s %s: %s", request.method, request.path,
+                     getattr(error, "orig", None) or error)
+        message = _("That is not possible right now. Please try again in a minute.")
+        if _wants_json():
+            response = jsonify(error=message, code="unavailable", field=None)
+        else:
+            response = current_app.make_response(
+                render_template("error.html", message=message, code=503))
+        response.status_code = 503
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

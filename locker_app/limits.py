@@ -225,7 +225,11 @@ def register_limits(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def too_many(error: RateLimitExceeded):
-        return _too_many()  # Flask-Limiter adds Retry-After (RATELIMIT_HEADERS_ENABLED)
+        response = _too_many()
+        breached = limiter.current_limit  # the limit this request went over
+        reset = breached.reset_at if breached else time.time() + error.limit.limit.get_expiry()
+        response.headers["Retry-After"] = str(max(1, math.ceil(reset - time.time())))
+        return response
 
     @app.errorhandler(TooManyAttempts)
     def too_many_bookings(error: TooManyAttempts):

@@ -102,9 +102,12 @@ def test_429_says_why_in_words_with_retry_after(app):
 def test_login_attempts_per_address(app):
     app.config["LIMIT_LOGIN_PER_ADDRESS"] = "3 per 15 minutes"
     client = app.test_client()
-    codes = [client.post("/staff/login", data={"username": f"u{n}", "password": "x"}).status_code
-             for n in range(4)]
-    assert codes == [401, 401, 401, 429]
+    answers = [client.post("/staff/login", data={"username": f"u{n}", "password": "x"})
+               for n in range(4)]
+    assert [answer.status_code for answer in answers] == [401, 401, 401, 429]
+    # Retry-After on the refusal only, with the time until the window has room again.
+    assert 0 < int(answers[-1].headers["Retry-After"]) <= 15 * 60 + 1
+    assert "Retry-After" not in answers[0].headers
 
 
 def redis_problem() -> str | None:

@@ -105,3 +105,179 @@ def test_a_stalled_redis_answers_nobody_late_and_the_limits_still_count(tmp_path
         assert silent_server.held, "the app never tried the stalled Redis"
     finally:
         close_app(app)
+
+
+class StallingRelay:
+    """A TCP relay to ``target`` that can be told to stall: connections made while it
+    stalls are taken and never passed on (a database host that stopped answering)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.stalled = threading.Event()
+        self._stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.threads = [threading.Thread(target=self._accept, name="relay", daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.sockets.append(client)
+            if self.stalled.is_set():
+                continue  # held, never answered
+            upstream = socket.create_connection(self.target, timeout=5)
+            self.sockets.append(upstream)
+            for source, sink in ((client, upstream), (upstream, client)):
+                thread = threading.Thread(target=self._pipe, args=(source, sink),
+                                          name="relay-pipe", daemon=True)
+                self.threads.append(thread)
+                thread.start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        source.settimeout(0.05)
+        while not self._stop.is_set():
+            try:
+                data = source.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                sink.close()
+                return
+            try:
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self.threads:
+            thread.join(2)
+        for sock in self.sockets:
+            sock.close()
+        self.listener.close()
+
+
+def booking_body(days: int = 1) -> dict:
+    start, end = api_window(days)
+    return {"site": "stadtpark", "item_type": "rollator", "start": start, "end": end,
+            "name": "Erika"}
+
+
+def reservations_stored(app) -> int:
+    from locker_app.extensions import db
+    from locker_app.models import Reservation
+    with app.app_context():
+        return db.session.scalar(db.select(db.func.count()).select_from(Reservation))
+
+
+def assert_try_again_later(response, took: float, json: bool = False) -> None:
+    assert took < ANSWER_WITHIN, f"answered after {took:.1f} s"
+    assert response.status_code == 503, response.get_data(as_text=True)[:500]
+    assert response.headers["Retry-After"] == "60"
+    if json:
+        assert response.get_json()["code"] == "unavailable"
+    else:
+        assert "in einer Minute noch einmal" in response.get_data(as_text=True)
+
+
+def test_a_locked_sqlite_database_is_answered_try_again_within_seconds(app):
+    """On main a booking waited 30 s for SQLite's write lock, five times over, and was then
+    answered "sold out"."""
+    import sqlite3
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    stored = reservations_stored(app)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    try:
+        client = app.test_client()
+        page, took = timed(lambda: client.get("/s/stadtpark/"))
+        assert page.status_code == 200 and took < ANSWER_WITHIN  # readers do not wait
+        response, took = timed(lambda: client.post("/api/v1/reservations",
+                                                   json=booking_body()))
+        assert_try_again_later(response, took, json=True)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert reservations_stored(app) == stored  # answered "try again": nothing was booked
+    assert app.test_client().post("/api/v1/reservations",
+                                  json=booking_body()).status_code == 201
+
+
+def postgres_app(tmp_path, url: str | None = None):
+    """The seeded PostgreSQL app, its pool emptied: connections are made anew in requests."""
+    from locker_app.extensions import db
+    app = make_app(tmp_path, "postgresql")
+    if url:
+        app.config["SQLALCHEMY_DATABASE_URI"] = url
+        close_app(app)
+        app = create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": url,
+                                      "SIGNING_KEY_DIR": app.config["SIGNING_KEY_DIR"]})
+    with app.app_context():
+        db.engine.dispose()
+    return app
+
+
+def test_a_locked_postgresql_table_is_answered_try_again_within_seconds(tmp_path):
+    """A statement that waits on a lock (a long migration, a stuck transaction) waited
+    without end on main."""
+    import psycopg
+
+    from tests.conftest import PG_URL
+    app = postgres_app(tmp_path)
+    stored = reservations_stored(app)
+    with app.app_context():
+        from locker_app.extensions import db
+        db.engine.dispose()
+    holder = psycopg.connect(PG_URL.replace("+psycopg", ""))
+    holder.execute("LOCK TABLE reservation IN ACCESS EXCLUSIVE MODE")
+    try:
+        client = app.test_client()
+        page, took = timed(lambda: client.get("/s/stadtpark/"))
+        assert_try_again_later(page, took)
+        response, took = timed(lambda: client.post("/api/v1/reservations",
+                                                   json=booking_body()))
+        assert_try_again_later(response, took, json=True)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert reservations_stored(app) == stored
+    assert app.test_client().post("/api/v1/reservations",
+                                  json=booking_body()).status_code == 201
+    close_app(app)
+
+
+def test_a_postgresql_server_that_stops_answering_is_answered_try_again(tmp_path):
+    """A database host that takes connections and says nothing: on main every request,
+    the staff login included, waited 40 s or more."""
+    from sqlalchemy import make_url
+
+    from tests.conftest import PG_URL
+    url = make_url(PG_URL)
+    relay = StallingRelay((url.host, url.port or 5432))
+    try:
+        app = postgres_app(tmp_path, url.set(host="127.0.0.1", port=relay.port)
+                           .render_as_string(hide_password=False))
+        client = app.test_client()
+        assert client.get("/s/stadtpark/").status_code == 200  # through the relay
+        relay.stalled.set()
+        with app.app_context():
+            from locker_app.extensions import db
+            db.engine.dispose()  # the host is gone; new connections are tried
+        for call in (lambda: client.get("/s/stadtpark/"),
+                     lambda: client.post("/staff/login", data={"username": "admin",
+                                                               "password": "whatever"})):
+            response, took = timed(call)
+            assert_try_again_later(response, took)
+        response, took = timed(lambda: client.post("/api/v1/reservations", json=booking_body()))
+        assert_try_again_later(response, took, json=True)
+        close_app(app)
+    finally:
+        relay.close()

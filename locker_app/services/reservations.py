@@ -6,17 +6,19 @@ import functools
 import logging
 import os
 import re
+import time
 import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import psycopg
+from flask import current_app, has_request_context
 from flask_babel import get_locale, lazy_gettext as _l
 from sqlalchemy import (Boolean, Date, DateTime, Integer, String, and_, bindparam, case, cast,
                         exists, func, literal, null, or_, select, text, true, union_all)
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (Session, aliased, contains_eager, make_transient_to_detached,
                             scoped_session)
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
@@ -27,7 +29,7 @@ from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType
                                Site, SpecialDay, active_by_key, active_reservation,
                                time_ranges_meet, utcnow)
 from locker_app.services import numeric_codes, rules, signing
-from locker_app.services.errors import DomainError, NotFound, SoldOut
+from locker_app.services.errors import DatabaseBusy, DomainError, NotFound, SoldOut
 from locker_app.services.timeutil import to_local
 
 logger = logging.getLogger(__name__)
@@ -472,10 +474,33 @@ def _allocation_turn(session: Session):
         return
     handle = os.open(database + ".booking-lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        _wait_for_lock(handle, database_wait_seconds())
         yield
     finally:
         os.close(handle)  # lets the lock go
+
+
+def _wait_for_lock(handle: int, seconds: float) -> None:
+    """Take the lock file's lock, asking every millisecond until ``seconds`` have passed;
+    then DatabaseBusy (a booking stuck behind a hung one must not hang its visitor)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise DatabaseBusy("the booking turn was not free within "
+                                   f"{seconds:g} s") from None
+            time.sleep(0.001)
+
+
+def database_wait_seconds() -> float:
+    """How long this work may wait for the database: a visitor's request the site's
+    setting, anything else (jobs, commands) half a minute."""
+    if has_request_context():
+        return current_app.config["DATABASE_TIMEOUT_SECONDS"]
+    return 30.0
 
 
 _LOCK_AND_NUMBER = text("SELECT pg_advisory_xact_lock(:site, :kind), "
@@ -897,9 +922,10 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                         _writes().insert_reservation, values).inserted_primary_key[0]
                     reservation = _unsaved(reservation_id, values, item)
                     _write_the_rest(connection, reservation, event)
-            except (IntegrityError, OperationalError, psycopg.IntegrityError) as error:
-                # Another booking took this item a moment ago, the numeric code was taken, or
-                # SQLite was busy: try again.
+            except (IntegrityError, psycopg.IntegrityError) as error:
+                # Another booking took this item a moment ago, or the numeric code was
+                # taken: try again. (A database that does not answer in time is no race:
+                # its error goes up, and the visitor is asked to try again in a minute.)
                 session.rollback()
                 logger.info("allocation attempt %d lost a race: %s", attempt + 1,
                             getattr(error, "orig", error))
