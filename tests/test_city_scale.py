@@ -580,8 +580,8 @@ def test_a_connection_in_steady_use_is_not_pinged_and_a_dropped_one_fails_once(t
                                                                                monkeypatch):
     """pool_pre_ping asked PostgreSQL before every request whether the connection lived: a
     round trip of every page. Now a connection used a moment ago is not asked; when the
-    database dropped it all the same, that request gets a plain error and the next one a
-    new connection."""
+    database dropped it all the same, that request gets a plain "try again" (503) and the
+    next one a new connection."""
     from tests.conftest import close_app, make_app
     app = make_app(tmp_path, "postgresql")
     used, pings = [], []
@@ -598,9 +598,9 @@ def test_a_connection_in_steady_use_is_not_pinged_and_a_dropped_one_fails_once(t
         assert pings == []
         _drop_connection(used[-1].info.backend_pid)
         failed = client.get("/s/stadtpark/")
-        assert failed.status_code == 500
+        assert failed.status_code == 503 and failed.headers["Retry-After"] == "60"
         assert "Traceback" not in failed.get_data(as_text=True)
-        assert "Bitte versuchen Sie es gleich noch einmal" in failed.get_data(as_text=True)
+        assert "in einer Minute noch einmal" in failed.get_data(as_text=True)
         assert client.get("/s/stadtpark/").status_code == 200
     finally:
         close_app(app)

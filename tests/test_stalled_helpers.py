@@ -281,3 +281,26 @@ def test_a_postgresql_server_that_stops_answering_is_answered_try_again(tmp_path
         close_app(app)
     finally:
         relay.close()
+
+
+def test_a_stalled_mail_server_costs_one_wait_per_run_and_loses_nothing(app, silent_server):
+    """Each mail waited SMTP_TIMEOUT (20 s) on its own: fifty queued mails held the mail job
+    for over a quarter of an hour while the server took connections and said nothing."""
+    from locker_app.extensions import db
+    from locker_app.models import OutgoingMail
+    from locker_app.scheduler import run_jobs
+    app.config.update(MAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=silent_server.port,
+                      SMTP_TIMEOUT=1)
+    client = app.test_client()
+    for day in (1, 2, 3):
+        body = {**booking_body(day), "email": f"visitor{day}@example.org",
+                "item_type": "rollator" if day != 2 else "bollerwagen"}
+        assert client.post("/api/v1/reservations", json=body).status_code == 201
+    result, took = timed(lambda: run_jobs(app, ("send_mails",)))
+    assert result == {"send_mails": 0}
+    assert took < 3 * app.config["SMTP_TIMEOUT"]
+    with app.app_context():
+        mails = db.session.scalars(db.select(OutgoingMail).order_by(OutgoingMail.id)).all()
+        assert [mail.attempts for mail in mails] == [1, 0, 0]
+        assert "timed out" in mails[0].last_error
+        assert all(mail.sent_at is None for mail in mails)

@@ -149,6 +149,12 @@ def mailer_from_config(config):
     return SmtpMailer(config) if config["MAIL_BACKEND"] == "smtp" else ConsoleMailer()
 
 
+# The mail server could not be reached, or took the connection and stopped answering: the
+# other mails of this run would only wait the same SMTP_TIMEOUT each.
+SERVER_UNREACHABLE = (TimeoutError, ConnectionError, smtplib.SMTPConnectError,
+                      smtplib.SMTPServerDisconnected)
+
+
 def send_due_mails(session: Session, mailer, now: datetime, limit: int = 50) -> int:
     """Send what is due. A mail is leased before sending, so two senders never both take
     it; a failure is retried later with a growing pause."""
@@ -179,6 +185,9 @@ def send_due_mails(session: Session, mailer, now: datetime, limit: int = 50) -> 
             mail.next_attempt_at = now + min(timedelta(minutes=2 ** mail.attempts), MAX_BACKOFF)
             logger.warning("mail %s (%s) failed, attempt %d: %s", mail.id, mail.kind,
                            mail.attempts, mail.last_error)
+            if isinstance(error, SERVER_UNREACHABLE):
+                session.commit()
+                break  # the rest waits for the next run, not SMTP_TIMEOUT each
         else:
             mail.sent_at = now
             sent += 1
