@@ -65,6 +65,8 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     login_manager.init_app(app)
     add_security_headers(app)
 
+    from locker_app.input_guard import DatabaseInteger
+    app.url_map.converters["int"] = DatabaseInteger  # before the routes are added
     from locker_app.booking import bp as booking_bp
     from locker_app.api import bp as api_bp
     from locker_app.auth import bp as auth_bp

@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from locker_app.services.errors import DatabaseBusy
+from locker_app.services.errors import DatabaseBusy, DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,25 @@ def register_error_pages(app: Flask) -> None:
         }
         message = messages.get(error.code, error.description or _("Something went wrong."))
         if _wants_json():  # the API's error object: a sentence and a stable code
-            return jsonify(error=error.description or message, field=None,
-                           code=JSON_CODES.get(error.code, "http_error")), error.code
-        return render_template("error.html", message=message, code=error.code), error.code
+            response = jsonify(error=error.description or message, field=None,
+                               code=JSON_CODES.get(error.code, "http_error"))
+        else:
+            response = current_app.make_response(
+                render_template("error.html", message=message, code=error.code))
+        response.status_code = error.code
+        # What the exception says beside its body: a 405's Allow, for one.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(DomainError)
+    def refused_input(error: DomainError):
+        """A refusal that no view caught (a day in a page's address that cannot be read,
+        say): a 400 with its sentence."""
+        if _wants_json():
+            return jsonify(error=str(error), code="invalid", field=error.field), 400
+        return render_template("error.html", message=str(error), code=400), 400
 
     @app.errorhandler(DatabaseBusy)
     @app.errorhandler(OperationalError)

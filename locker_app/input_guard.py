@@ -7,10 +7,19 @@ import json
 import re
 
 from flask import Flask, abort, request
+from werkzeug.routing import IntegerConverter
 
 MAX_JSON_DEPTH = 16
 _WHOLE_NUMBER = re.compile(r"\d{1,18}")  # fits a 64-bit column
 _SECONDS = re.compile(r"\d{1,3}(\.\d{1,3})?")
+
+
+class DatabaseInteger(IntegerConverter):
+    """``<int:...>`` in a route: a whole number an integer column holds (PostgreSQL's
+    ``integer``). A larger one names nothing here: 404, where it overflowed to a 500."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):  # noqa: A002 (werkzeug's names)
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 class BadInput(ValueError):

@@ -197,3 +197,21 @@ def test_events_that_fit_still_move_the_reservation(any_app):
            "compartment": number})
     state, kinds = _state_and_kinds(any_app, rid)
     assert state == "returned" and "anomaly" not in kinds
+
+
+def test_a_controller_cannot_take_the_key_of_an_event_the_server_derives(any_app):
+    """On main an event keyed ``anomaly-<key>`` sent first made the anomaly of ``<key>``
+    fail on its unique key: the whole batch answered 500 on every retry. The server's own
+    keys hold a ":", which a controller's key may not."""
+    rid, number = _book_for_events(any_app)
+    odd = {"idempotency_key": "late-return-1", "reservation_id": rid, "kind": "return",
+           "compartment": number}
+    assert _post(any_app, {**odd, "idempotency_key": "anomaly-late-return-1",
+                           "kind": "door_closed"}).status_code == 200
+    first = _post(any_app, odd)
+    assert first.status_code == 200 and first.get_json()["stored"] == ["late-return-1"]
+    assert _post(any_app, odd).get_json()["duplicates"] == ["late-return-1"]  # a retry
+    state, kinds = _state_and_kinds(any_app, rid)
+    assert state == "booked" and kinds[-2:] == ["return", "anomaly"]
+    refused = _post(any_app, {**odd, "idempotency_key": "anomaly:0123456789"})
+    assert refused.status_code == 400 and "idempotency_key" in refused.get_json()["error"]

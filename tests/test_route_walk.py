@@ -24,31 +24,30 @@ PATH_VALUES = {"int": ["1", "99999999999999999999"],
                "default": ["stadtpark", "2026-12-24", "0001-01-01", "9999-12-31", "x"]}
 
 
-def get_urls(app) -> list[str]:
-    """Each GET route with each odd value in its path arguments."""
-    urls = set()
+def get_urls(app) -> list[tuple[str, bool]]:
+    """Each GET route with each odd value in its path arguments; True beside the one with
+    ordinary path values, which is also asked with every odd query."""
+    urls = {}
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint == "static":
             continue
         parts = re.findall(r"<(?:(\w+):)?(\w+)>", rule.rule)
-        if not parts:
-            urls.add(rule.rule)
-            continue
-        for index in range(max(len(PATH_VALUES["int"]), len(PATH_VALUES["default"]))):
+        for index in range(len(PATH_VALUES["default"]) if parts else 1):
             url = rule.rule
             for converter, _name in parts:
                 values = PATH_VALUES["int" if converter == "int" else "default"]
                 url = re.sub(r"<(?:\w+:)?\w+>", values[index % len(values)], url, count=1)
-            urls.add(url)
-    return sorted(urls)
+            urls[url] = urls.get(url) or index == 0
+    return sorted(urls.items())
 
 
 def queries() -> list[str]:
     odd = ["&".join(f"{name}={value}" for name in QUERY_NAMES) for value in ODD_VALUES]
     # A good "from" with an odd "to" and the other way round: ranges, not only values.
-    odd += [f"from=2026-01-01&to={value}" for value in ODD_VALUES]
-    odd += [f"from={value}&to=2026-12-31" for value in ODD_VALUES]
-    return [""] + odd
+    odd += [f"from=2026-01-01&to={value}"
+            for value in ("0001-01-01", "2300-01-01", "9999-12-31", "2026-13-01")]
+    odd += [f"from={value}&to=2026-12-31" for value in ("0001-01-01", "9999-12-31")]
+    return odd
 
 
 def clients(app):
@@ -67,17 +66,22 @@ def test_no_get_route_answers_500_for_odd_values(any_app):
     any_app.config["RATELIMIT_ENABLED"] = False
     failures = []
     urls = get_urls(any_app)
-    assert any(url.startswith("/staff/admin") for url in urls)
+    assert any(url.startswith("/staff/admin") for url, _ in urls)
     for role, client in clients(any_app).items():
         headers = {"Authorization": f"Bearer {DEMO_TOKEN}"} if role == "stranger" else {}
-        for url in urls:
+        for url, ordinary in urls:
             if url.startswith("/api/v1/controller/commands"):
                 continue  # the long poll: its parameters have their own test
-            for query in queries():
+            if role == "stranger" and url.startswith("/staff/") and url != "/staff/login":
+                continue  # sent to the login page (tests/test_staff_access.py)
+            asked = [""] + (queries() if ordinary else [])
+            if url.endswith(".pdf"):  # slow to make: the ranges only
+                asked = asked[:1] + asked[-6:]
+            for query in asked:
                 response = client.get(f"{url}?{query}" if query else url, headers=headers)
                 if response.status_code >= 500:
                     failures.append(f"{role} GET {url}?{query} -> {response.status_code}")
-    assert not failures, f"{len(failures)} answers 500, e.g.:\n" + "\n".join(failures[:30])
+    assert not failures, f"{len(failures)} answers 500, e.g.:\n" + "\n".join(failures[:40])
 
 
 @pytest.mark.parametrize("path", ["/api/v1/reservations",
@@ -97,11 +101,12 @@ def test_the_public_api_refuses_bodies_that_are_not_json_in_words(any_app, path,
     assert response.get_json()["error"]
 
 
-@pytest.mark.parametrize("query", ["from=0001-01-01&to=0001-01-03", "from=9999-12-29&to=9999-12-31",
-                                   "from=2199-12-30&to=2200-01-02", "from=2026-13-01"])
+@pytest.mark.parametrize("query", ["from=9999-12-29&to=9999-12-31",
+                                   "from=2199-12-30&to=2200-01-02", "from=2026-13-01",
+                                   "from=2026-06-01&to=9999-12-31"])
 def test_availability_refuses_dates_out_of_range_in_words(any_app, query):
     response = any_app.test_client().get(f"/api/v1/sites/stadtpark/availability?{query}")
-    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert 400 <= response.status_code < 500, response.get_data(as_text=True)[:300]
     assert response.get_json()["error"]
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from locker_app.models import Cabinet, Controller, ControllerEvent, OutgoingMail, utcnow
-from locker_app.services.controllers import ALERTS, alert_ended
+from locker_app.services.controllers import ALERTS, alert_ended, server_key
 
 
 @dataclass(frozen=True)
@@ -89,12 +89,13 @@ def raise_silent_cabinets(session: Session, now: datetime, silent_after: timedel
         if is_silent and (last is None or last.kind == "cabinet_back"):
             event = ControllerEvent(
                 controller_id=controller.id, kind="cabinet_silent", occurred_at=now,
-                idempotency_key=f"server-silent-{controller.last_seen_at:%Y%m%d%H%M%S%f}",
+                idempotency_key=server_key(
+                    "server", "silent", f"{controller.last_seen_at:%Y%m%d%H%M%S%f}"),
                 detail=json.dumps({"last_seen": controller.last_seen_at.isoformat() + "Z"}))
         elif not is_silent and last is not None and last.kind == "cabinet_silent":
             event = ControllerEvent(controller_id=controller.id, kind="cabinet_back",
                                     occurred_at=controller.last_seen_at,
-                                    idempotency_key=f"server-back-{last.id}")
+                                    idempotency_key=server_key("server", "back", last.id))
         else:
             continue
         try:

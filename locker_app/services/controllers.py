@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -182,6 +183,17 @@ class IncomingEvent:
     detail: dict
 
 
+# A controller's event keys. The keys the server gives its own events hold a ":", so no
+# controller can send one first and make the server's fail (a batch refused on every
+# retry, an alert never raised).
+CONTROLLER_KEY = re.compile(r"[A-Za-z0-9_.-]{8,64}")
+
+
+def server_key(*parts: object) -> str:
+    """The idempotency key of an event the server records itself."""
+    return ":".join(str(part) for part in parts)[:64]
+
+
 def parse_events(payload: object) -> list[IncomingEvent]:
     """Check a whole batch before anything is stored; one bad event refuses the batch."""
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
@@ -195,8 +207,9 @@ def parse_events(payload: object) -> list[IncomingEvent]:
         if not isinstance(raw, dict):
             raise DomainError(f"{where}: not an object")
         key = raw.get("idempotency_key")
-        if not isinstance(key, str) or not 8 <= len(key) <= 64:
-            raise DomainError(f"{where}: idempotency_key must be a string of 8 to 64 characters")
+        if not isinstance(key, str) or not CONTROLLER_KEY.fullmatch(key):
+            raise DomainError(f"{where}: idempotency_key must be 8 to 64 letters, digits, "
+                              "'-', '_' or '.'")
         kind = raw.get("kind")
         if kind not in EVENT_KINDS:
             raise DomainError(f"{where}: unknown kind {kind!r}")
@@ -315,7 +328,7 @@ def anomaly(event: IncomingEvent, reservation: Reservation | None, numbers: set[
 
 def _record_anomaly(session: Session, controller: Controller, event: IncomingEvent,
                     reservation: Reservation | None, problem: str) -> str:
-    key = f"anomaly-{event.idempotency_key}"[:64]
+    key = server_key("anomaly", hashlib.sha256(event.idempotency_key.encode()).hexdigest()[:48])
     session.add(ControllerEvent(
         controller_id=controller.id, idempotency_key=key, kind="anomaly", occurred_at=utcnow(),
         reservation_id=reservation.id if reservation else None, compartment=event.compartment,

@@ -27,6 +27,23 @@ def _check_year(year: int, field: str | None) -> None:
                              first=FIRST_YEAR, last=LAST_YEAR), field)
 
 
+def query_day(text: str | None, field: str | None = None) -> date | None:
+    """A day given in a page's address (``2026-06-10``); None when none was given. One
+    that cannot be read, or lies outside the years this service knows, is refused in words
+    (every such value gave 500 on some page, issue 30)."""
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise DomainError(_l("Please give the date as year-month-day, for example "
+                             "2026-06-10."), field) from None
+    _check_year(day.year, field)
+    if day == date(LAST_YEAR, 12, 31):  # a period ending then would reach into the next year
+        _check_year(LAST_YEAR + 1, field)
+    return day
+
+
 def utc_naive(moment: datetime, field: str | None = None) -> datetime:
     """An aware time as naive UTC; a year out of range is refused, not overflowed."""
     _check_year(moment.year, field)

@@ -17,7 +17,7 @@ from locker_app.models import ControllerEvent, ItemType, Reservation, Reservatio
 from locker_app.services import alerts as alert_service
 from locker_app.services import numeric_codes, reports, staff_accounts, staff_desk
 from locker_app.services.errors import DomainError
-from locker_app.services.timeutil import local_to_utc, to_local
+from locker_app.services.timeutil import local_to_utc, query_day, to_local
 from locker_app.staff import bp
 from locker_app.staff.common import audit, get_or_404, show_error, who
 from locker_app.staff.forms import (options, AcknowledgeForm, ExtendForm, OpenForm, PhoneBookingForm,
@@ -33,10 +33,7 @@ def today():
 
 
 def _parse_day(text: str | None) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
+    return query_day(text)  # a day that cannot be read is a 400 with a sentence
 
 
 def _int(text: str | None) -> int | None:

@@ -13,7 +13,7 @@ from locker_app.models import (Cabinet, Compartment, Item, ItemType, Reservation
                                Site, VisitorReport, utcnow)
 from locker_app.services import statistics
 from locker_app.services.csv_export import to_csv
-from locker_app.services.timeutil import to_local
+from locker_app.services.timeutil import query_day, to_local
 from locker_app.staff import bp
 
 
@@ -22,10 +22,7 @@ def _period() -> statistics.Period:
     today = to_local(utcnow()).date()
 
     def day(name: str, default: date) -> date:
-        try:
-            return date.fromisoformat(request.args.get(name, ""))
-        except ValueError:
-            return default
+        return query_day(request.args.get(name), name) or default
     last = day("to", today)
     first = day("from", last - timedelta(days=29))
     if first > last:
