@@ -59,6 +59,7 @@ class Config:
     LIMIT_REPORTS_PER_ADDRESS = _env("LIMIT_REPORTS_PER_ADDRESS", "10 per hour")
     LIMIT_LOOKUP_PER_ADDRESS = _env("LIMIT_LOOKUP_PER_ADDRESS", "10 per hour")
     LIMIT_LOOKUP_PER_EMAIL = _env("LIMIT_LOOKUP_PER_EMAIL", "3 per day")
+    LIMIT_OPEN_DATA_PER_ADDRESS = _env("LIMIT_OPEN_DATA_PER_ADDRESS", "60 per hour")
     # Active reservations one client address may hold (many people may share one).
     ADDRESS_MAX_ACTIVE = int(_env("ADDRESS_MAX_ACTIVE", "10"))
     # A controller event timed further ahead of the server's clock is an anomaly.

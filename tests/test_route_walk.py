@@ -117,3 +117,30 @@ def test_a_405_names_the_methods_allowed(any_app):
         response = getattr(client, method)(url)
         assert response.status_code == 405, (method, url)
         assert response.headers.get("Allow"), (method, url)
+
+
+@pytest.mark.parametrize("query,why", [
+    ("from=0001-01-01&to=9999-12-30", "2000"), ("to=9999-12-30", "2000"),
+    ("from=2020-01-01&to=2026-01-01", "drei Jahre"), ("from=2026-13-01", "2026-06-10"),
+    ("from=2026-06-02&to=2026-06-01", "from")])
+def test_the_open_data_files_refuse_a_period_they_cannot_give_in_words(app, query, why):
+    """On main ``from=0001-01-01&to=9999-12-30`` worked 12.5 s (four at once made the start
+    page take 18 s), and a far end date gave 500."""
+    for kind in ("csv", "json"):
+        response = app.test_client().get(f"/open-data/nutzung.{kind}?{query}")
+        assert response.status_code == 400, response.get_data(as_text=True)[:200]
+        assert why in response.get_data(as_text=True)
+
+
+def test_the_open_data_files_are_limited_per_address_and_made_once(app, monkeypatch):
+    from locker_app.services import open_data
+    made = []
+    real = open_data.as_csv
+    monkeypatch.setattr(open_data, "as_csv", lambda *args: made.append(args) or real(*args))
+    app.config["LIMIT_OPEN_DATA_PER_ADDRESS"] = "3 per hour"
+    client = app.test_client()
+    answers = [client.get("/open-data/nutzung.csv?from=2026-01-01&to=2026-06-30")
+               for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+    assert len(made) == 1 and answers[0].data == answers[2].data
+    assert int(answers[-1].headers["Retry-After"]) > 0
