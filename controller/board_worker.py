@@ -188,6 +188,15 @@ class BoardWorker:
                         self.settings.max_backoff)
             self.retry_at[board] = time.monotonic() + pause
 
+    def pickup_door_open(self, compartment: int, reservation_id: int | None) -> bool:
+        """Whether ``compartment`` was unlocked for the pickup of ``reservation_id`` and its
+        door has not been shut since. Asked from the scanner's thread: it reads the
+        tracker's current pending unlock, which this thread replaces whole."""
+        tracker = self.doors.get(compartment)
+        pending = tracker.pending if tracker is not None else None
+        return (pending is not None and pending.purpose == "pickup"
+                and pending.reservation_id == reservation_id)
+
     def record(self, compartment: int, observations: list[Observation]) -> None:
         tracker = self.doors[compartment]
         for observation in observations:

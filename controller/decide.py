@@ -22,6 +22,7 @@ class Decision:
     reservation_id: int | None = None
     compartment: int | None = None
     purpose: str | None = None  # "pickup" or "return"
+    valid_from: datetime | None = None  # for "too_early": when the pickup may begin
 
 
 def decide(text: str, *, public_keys: dict, cabinet_id: int | None,
@@ -70,7 +71,8 @@ def judge(reservation_id: int, compartment: int, local: LocalReservation | None,
         # A little early (the item type's rule, synced): fine when nobody else has the item.
         early = _parse(local.early_from) if local and local.early_from else None
         if early is None or now < early or taken is None or taken(compartment, reservation_id, now):
-            return Decision(False, "too_early", reservation_id, compartment)
+            return Decision(False, "too_early", reservation_id, compartment,
+                            valid_from=valid_from)
         return Decision(True, "early_pickup", reservation_id, compartment, "pickup")
     if now >= valid_until:
         return Decision(False, "expired", reservation_id, compartment)

@@ -115,7 +115,7 @@ class Display:
             if kind == "scan_refused":
                 if detail.get("reason") == "not_readable":
                     return  # shown at once by the controller, also when not reported
-                self._refused(detail.get("reason", ""), reservation_id)
+                self._refused(detail.get("reason", ""), reservation_id, compartment, detail)
                 return
             if kind == "unlock_sent" and compartment is not None:
                 self._purpose[compartment] = detail.get("purpose", "")
@@ -127,20 +127,26 @@ class Display:
         except Exception:  # the display must never stop a door from opening
             logger.exception("display could not show event %s", kind)
 
-    def _refused(self, reason: str, reservation_id: int | None) -> None:
+    def _refused(self, reason: str, reservation_id: int | None, compartment: int | None,
+                 detail: dict) -> None:
         key = REFUSAL_MESSAGES.get(reason, "not_readable")
-        params: dict = {}
+        params: dict = {"compartment": compartment}
         local = self.controller.store.reservation(reservation_id) if reservation_id else None
         if key == "too_early":
-            if local is None or not local.valid_from:
+            # The synced reservation, else the signed code's own valid-from (not synced yet).
+            valid_from = (local.valid_from if local and local.valid_from
+                          else detail.get("valid_from"))
+            if not valid_from:
                 key = "not_ready"
             else:
                 params["time"] = self.local_time(datetime.fromisoformat(
-                    local.valid_from.replace("Z", "+00:00")))
+                    valid_from.replace("Z", "+00:00")))
         elif key == "keypad_locked":
             until = self.controller.keypad.locked_until
             params["time"] = self.local_time(until) if until else "--:--"
-        self.show(key, locale=_locale_of(local), tone="no", **params)
+        # Not a refusal to the visitor when their door is open: they only need to shut it.
+        self.show(key, locale=_locale_of(local), tone=None if key == "close_door" else "no",
+                  **params)
 
     def _locale(self, reservation_id: int | None) -> str:
         return _locale_of(self.controller.store.reservation(reservation_id)

@@ -120,7 +120,7 @@ REFUSAL_MESSAGES = {
     "too_early": "too_early", "expired": "expired", "no_show": "expired",
     "cancelled": "cancelled", "returned": "returned", "other_cabinet": "other_cabinet",
     "unknown_code": "unknown_code", "keypad_locked": "keypad_locked", "not_synced": "not_ready",
-    "unknown_compartment": "unavailable",
+    "unknown_compartment": "unavailable", "door_still_open": "close_door",
 }  # anything else (not_a_code, bad_signature, malformed, unknown_key, not_readable)
 
 

@@ -154,12 +154,20 @@ class LockerController:
         if decision.opens and decision.compartment not in self.store.compartments():
             decision = Decision(False, "unknown_compartment", decision.reservation_id,
                                 decision.compartment)
+        if decision.purpose == "return" and self.board.pickup_door_open(
+                decision.compartment, decision.reservation_id):
+            # The same visitor at the same moment (a scanner reading the phone twice): the
+            # door of the pickup is still open. A return begins after it was shut.
+            decision = Decision(False, "door_still_open", decision.reservation_id,
+                                decision.compartment)
         if not decision.opens:
             logger.warning("%s refused: %s (reservation %s)", source, decision.reason,
                            decision.reservation_id)
+            detail = {"reason": decision.reason, "source": source}
+            if decision.valid_from is not None:  # the display says from when, offline too
+                detail["valid_from"] = decision.valid_from.isoformat()
             self.event("scan_refused", reservation_id=decision.reservation_id,
-                       compartment=decision.compartment,
-                       detail={"reason": decision.reason, "source": source})
+                       compartment=decision.compartment, detail=detail)
             return decision
         self.board.unlocks.put(UnlockRequest(decision.compartment, decision.reservation_id,
                                              decision.purpose))

@@ -231,3 +231,49 @@ def test_the_d_key_after_a_return_reports_a_defect_that_reaches_staff(app, live_
         assert shows(screen, "Defekt: bitte nach Rückgabe")
     finally:
         keypad.close()
+
+
+def test_a_second_scan_while_the_pickup_door_is_open_is_no_return(app, live_server, emulator,
+                                                                  scanner, screen,
+                                                                  make_controller):
+    """On main a second scan of the same code while the pickup door was still open (a
+    scanner reading the phone held in front of it twice) sent a second unlock and was
+    recorded as a return when the door shut: the visitor held the rollator, the server said
+    "returned". A return begins only after the pickup's door was shut."""
+    from tests.test_end_to_end import kinds_seen, state_of
+    controller = make_controller(display_port=screen.port)
+    url = book(live_server, "bollerwagen")
+    rid = reservation_id_of(app, url)
+    synced(controller, rid)
+    scanner.scan(url)
+    assert emulator.wait_for(lambda e: not e.door_closed(5), timeout=5)
+    wait_until(lambda: "pickup" in kinds_seen(controller), message="pickup seen")
+    scanner.scan(url.replace("http://", "HTTP://"))  # another line: past the debounce
+    wait_until(lambda: any(e.kind == "scan_refused" and e.detail.get("reason") == "door_still_open"
+                           for e in controller.store.all_events()),
+               message="the second scan answered 'the door is open'")
+    assert shows(screen, "Bitte Tür schließen"), screen.rows
+    assert len(emulator.unlocks_received()) == 1  # no second unlock
+    emulator.close_door(5)
+    wait_until(lambda: "door_closed" in kinds_seen(controller), message="door seen shut")
+    wait_until(lambda: controller.store.outbox_length() == 0, message="events delivered")
+    assert state_of(app, rid) == "picked_up"
+    # Later, with the pickup's door shut, the same code opens for the return.
+    scanner.scan(url)
+    assert emulator.wait_for(lambda e: len(e.unlocks_received()) == 2, timeout=5)
+    assert shows(screen, "Bitte stellen Sie den Gegenstand hinein"), screen.rows
+
+
+def test_a_too_early_code_not_yet_synced_says_from_when_offline(app, live_server, emulator,
+                                                                scanner, screen, make_controller):
+    """On main the display said "Der Schrank startet noch" for a too-early code the
+    controller had not synced yet; the signed code carries its valid-from."""
+    controller = make_controller(display_port=screen.port, sync_interval=3600)
+    early = book(live_server, "bollerwagen", minutes_from_now=120)
+    rid = reservation_id_of(app, early)
+    assert controller.store.reservation(rid) is None  # not synced: decided from the code
+    with app.app_context():
+        start = to_local(db.session.get(Reservation, rid).start_at.replace(tzinfo=timezone.utc))
+    scanner.scan(early)
+    assert shows(screen, f"Zu früh: Abholung ab {start:%H:%M} Uhr"), screen.rows
+    assert emulator.unlocks_received() == []
