@@ -429,6 +429,22 @@ class StaffUser(UserMixin, db.Model):
         return f"{self.id}:{self.session_version}"
 
 
+class StaffSession(db.Model):
+    """A staff login, kept on the server: logging out, "log out everywhere", the idle limit
+    and disabling an account end it at once, whatever a copy of the cookie says. The cookie
+    holds a random token; only its SHA-256 is stored."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    __table_args__ = (Index("ix_staff_session_user", "staff_user_id", "ended_at"),)
+
+
 class LoginAttempt(db.Model):
     """Failed logins, counted per account and per address across all web processes."""
 

@@ -82,20 +82,114 @@ def test_a_post_without_csrf_token_is_refused(tmp_path):
             AuditEntry.action != "login")) == 0
 
 
-def test_login_limit_per_account_also_stops_the_right_password(app):
+def test_login_limit_per_account_and_address_also_stops_the_right_password(app):
     make_account(app, "erika")
     client = app.test_client()
-    for _ in range(5):
-        assert log_in(client, "erika", "wrong password!").status_code == 401
-    refused = log_in(client, "erika")
-    assert refused.status_code == 401
-    assert "Zu viele Fehlversuche" in refused.get_data(as_text=True)
-    # Another account from the same address still gets in.
-    make_account(app, "hans")
-    assert log_in(app.test_client(), "hans").status_code == 302
+    with freeze_time("2026-06-10 10:00:00") as clock:
+        for _ in range(5):
+            assert log_in(client, "erika", "wrong password!").status_code == 401
+            clock.tick(60)  # past each growing pause
+        refused = log_in(client, "erika")
+        assert refused.status_code == 401
+        assert "Zu viele Fehlversuche" in refused.get_data(as_text=True)
+        # Another account from the same address still gets in.
+        make_account(app, "hans")
+        assert log_in(app.test_client(), "hans").status_code == 302
     # After the window the right password works again.
-    with freeze_time("2099-01-01"):
+    with freeze_time("2026-06-10 10:21:00"):
         assert log_in(app.test_client(), "erika").status_code == 302
+
+
+def test_a_stranger_cannot_lock_staff_out(app):
+    """On main five wrong passwords for a user name, from anywhere, locked that account for
+    15 minutes, even against the right password from another address."""
+    make_account(app, "erika")
+    stranger, erika = app.test_client(), app.test_client()
+    stranger_address, office = {"REMOTE_ADDR": "203.0.113.7"}, {"REMOTE_ADDR": "10.0.0.9"}
+    with freeze_time("2026-06-10 10:00:00") as clock:
+        for _ in range(8):
+            stranger.post("/staff/login", data={"username": "erika", "password": "guess!guess!"},
+                          environ_base=stranger_address)
+            clock.tick(30)  # past each pause, within the window
+        assert stranger.post("/staff/login", data={"username": "erika", "password": STAFF_PASSWORD},
+                             environ_base=stranger_address).status_code == 401
+        assert erika.post("/staff/login", data={"username": "erika", "password": STAFF_PASSWORD},
+                          environ_base=office).status_code == 302
+
+
+def test_guessing_waits_a_growing_pause_between_tries(app):
+    make_account(app, "erika")
+    client = app.test_client()
+    with freeze_time("2026-06-10 10:00:00") as clock:
+        assert log_in(client, "erika", "wrong password!").status_code == 401
+        assert log_in(client, "erika", "wrong password!").status_code == 401  # no pause yet
+        paused = log_in(client, "erika")  # the right one, but within the pause: not tried
+        assert paused.status_code == 401 and "Sekunden" in paused.get_data(as_text=True)
+        clock.tick(1)
+        assert log_in(client, "erika", "wrong password!").status_code == 401
+        assert "Sekunden" in log_in(client, "erika").get_data(as_text=True)  # 2 s now
+        clock.tick(2)
+        assert log_in(client, "erika").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(LoginAttempt)) == 0
+
+
+def test_a_password_reset_by_an_administrator_clears_the_failed_logins(app):
+    """On main the new password was refused while the old failures still counted."""
+    user_id = make_account(app, "erika")
+    make_account(app, "admin", "admin")
+    client, admin_client = app.test_client(), app.test_client()
+    with freeze_time("2026-06-10 10:00:00") as clock:
+        assert log_in(admin_client, "admin").status_code == 302
+        for _ in range(5):
+            log_in(client, "erika", "wrong password!")
+            clock.tick(60)
+        assert log_in(client, "erika").status_code == 401
+        assert admin_client.post(f"/staff/admin/accounts/{user_id}/password",
+                                 data={"password": "a new long password"}).status_code == 302
+        assert log_in(client, "erika", "a new long password").status_code == 302
+
+
+def test_logging_out_ends_the_session_on_the_server(app):
+    """On main a copied cookie still worked after logout."""
+    make_account(app, "erika")
+    client, thief = app.test_client(), app.test_client()
+    assert log_in(client, "erika").status_code == 302
+    thief.set_cookie("session", client.get_cookie("session").value)
+    assert thief.get("/staff/").status_code == 200  # the copy works while the session lives
+    client.post("/staff/logout")
+    assert thief.get("/staff/").status_code == 302
+
+
+def test_an_idle_session_ends_on_the_server_whatever_its_cookie_says(app):
+    """The idle limit is kept by the server: a copy of the cookie made before the pause
+    cannot bring the session back."""
+    make_account(app, "erika")
+    client, thief = app.test_client(), app.test_client()
+    with freeze_time("2026-06-10 10:00:00"):
+        assert log_in(client, "erika").status_code == 302
+        thief.set_cookie("session", client.get_cookie("session").value)
+    with freeze_time("2026-06-10 10:31:00"):
+        assert thief.get("/staff/").status_code == 302
+    with freeze_time("2026-06-10 10:31:30"):
+        assert client.get("/staff/").status_code == 302
+
+
+def test_the_sessions_page_lists_ones_own_sessions_and_ends_another(app):
+    make_account(app, "erika")
+    make_account(app, "hans")
+    phone, desk, other = app.test_client(), app.test_client(), app.test_client()
+    log_in(phone, "erika")
+    log_in(desk, "erika")
+    log_in(other, "hans")
+    page = desk.get("/staff/sessions", headers={"User-Agent": "Desk browser"})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.count("Diese Sitzung beenden") == 1  # phone's; not this one, not hans's
+    session_id = re.search(r'/staff/sessions/(\d+)/end', html).group(1)
+    assert desk.post(f"/staff/sessions/{session_id}/end").status_code == 302
+    assert phone.get("/staff/").status_code == 302
+    assert desk.get("/staff/").status_code == 200 and other.get("/staff/").status_code == 200
 
 
 def test_login_limit_per_address(app):

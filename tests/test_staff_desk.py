@@ -145,7 +145,10 @@ def test_search_by_numeric_code_name_email_and_filters(app):
     assert found({"state": "cancelled"}) == set()
     assert found({"from": "2026-06-11"}) == {other}
     assert found({"to": "2026-06-10"}) == {rid}
-    assert found({"from": "not a date", "page": "99999999999"}) == {rid, other}  # ignored
+    assert found({"page": "99999999999"}) == {rid, other}  # ignored
+    # A day that cannot be read is said so (it was quietly ignored before issue 30).
+    refused = staff_client.get("/staff/reservations", query_string={"from": "not a date"})
+    assert refused.status_code == 400 and "Jahr-Monat-Tag" in refused.get_data(as_text=True)
     assert found({"page": "9999"}) == set()
 
 

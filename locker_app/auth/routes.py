@@ -1,15 +1,16 @@
-"""Staff login and logout. Sessions carry the account's session version, so "log out
-everywhere" (and disabling an account) ends every session at its next request."""
+"""Staff login and logout. Each login is a session kept on the server (staff_session):
+logging out ends it there, so a copy of the cookie is worth nothing afterwards; "log out
+everywhere", a new password and disabling an account end all of an account's sessions."""
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from locker_app.auth import bp
 from locker_app.auth.forms import ConfirmForm, LoginForm
 from locker_app.extensions import db, login_manager
-from locker_app.models import StaffUser, utcnow
+from locker_app.models import StaffUser
 from locker_app.limits import client_address, login_limit
 from locker_app.security import safe_next
 from locker_app.services import staff_accounts
@@ -18,12 +19,22 @@ from locker_app.services.errors import DomainError
 
 @login_manager.user_loader
 def load_user(login_id: str) -> StaffUser | None:
+    """The staff member of this request, when the cookie names one of their sessions that
+    the server still keeps (not logged out, not idle too long, the account active)."""
     user_id, _, version = login_id.partition(":")
     if not (user_id.isdigit() and version.isdigit()):
         return None
     user = db.session.get(StaffUser, int(user_id))
     if user is None or not user.active or user.session_version != int(version):
         return None
+    found = staff_accounts.current_session(db.session, user, session.get("staff_session"),
+                                           current_app.config["STAFF_IDLE_MINUTES"])
+    if found == "idle":
+        g.staff_session_idle = True  # the staff pages say why they ask for a login
+        return None
+    if found is None:
+        return None
+    g.staff_session = found
     return user
 
 
@@ -44,8 +55,9 @@ def login():
             status = 401
         else:
             session.clear()  # a fresh session: nothing from before the login carries over
+            session["staff_session"] = staff_accounts.start_session(
+                db.session, user, client_address(), request.user_agent.string)
             login_user(user)
-            session["staff_seen"] = utcnow().timestamp()
             staff_accounts.audit(db.session, user, "login", detail={"address": client_address()})
             db.session.commit()
             return redirect(safe_next(request.args.get("next")) or url_for("staff.today"))
@@ -58,6 +70,7 @@ def login():
 def logout():
     form = ConfirmForm()
     if form.validate_on_submit() and current_user.is_authenticated:
+        staff_accounts.end_session(db.session, session.get("staff_session"))
         staff_accounts.audit(db.session, current_user, "logout")
         db.session.commit()
     logout_user()
@@ -71,7 +84,7 @@ def logout():
 def logout_everywhere():
     form = ConfirmForm()
     if form.validate_on_submit():
-        current_user.session_version += 1
+        staff_accounts.end_sessions(db.session, current_user)
         staff_accounts.audit(db.session, current_user, "logout_everywhere")
         db.session.commit()
     logout_user()

@@ -1,16 +1,20 @@
-"""Staff accounts: passwords (scrypt), login limits per account and per address that hold
-across all web processes (counted in the database), the audit log."""
+"""Staff accounts: passwords (scrypt), login limits per account and address that hold
+across all web processes (counted in the database), sessions kept on the server, the
+audit log."""
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import secrets
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from locker_app.models import AuditEntry, LoginAttempt, StaffRole, StaffUser, utcnow
+from locker_app.models import AuditEntry, LoginAttempt, StaffRole, StaffSession, StaffUser, utcnow
 from locker_app.services.errors import DomainError
 
 PASSWORD_MIN = 12
@@ -50,27 +54,46 @@ class LoginRefused(DomainError):
     pass
 
 
-def _failures(session: Session, column, value: str, since: datetime) -> int:
-    return session.scalar(select(func.count()).select_from(LoginAttempt).where(
-        column == value, LoginAttempt.at >= since)) or 0
+def _failures(session: Session, since: datetime, *conditions) -> tuple[int, datetime | None]:
+    """How many failed logins match ``conditions`` since ``since``, and the last one's time."""
+    count, last = session.execute(select(func.count(), func.max(LoginAttempt.at)).where(
+        *conditions, LoginAttempt.at >= since)).one()
+    return count or 0, last
+
+
+def pause_after(failures: int) -> int:
+    """Seconds one address waits before its next try for an account after ``failures``
+    failed ones: 0, then 1, 2, 4, 8 ... (a typing mistake costs nothing)."""
+    return 0 if failures < 2 else 2 ** (failures - 2)
 
 
 def log_in(session: Session, username: str, password: str, address: str, *, config,
            now: datetime | None = None) -> StaffUser:
     """The account, or LoginRefused with a sentence that does not tell whether the name
-    exists. While an account or an address has too many recent failures, even the right
-    password is refused (else guessing would simply go on)."""
+    exists.
+
+    Failures are counted per account and address together: while there are
+    LOGIN_MAX_FAILURES_PER_ACCOUNT of them within the window, that address may not try
+    that account, and before that each try waits a growing pause (``pause_after``). So guessing one account from one address
+    is as slow as ever, while a stranger's failures never lock the account's owner out at
+    another address. An address that fails LOGIN_MAX_FAILURES_PER_ADDRESS times on any
+    accounts is refused altogether for the window."""
     now = now or utcnow()
     username = normalise_username(username)
     address = (address or "unknown")[:64]
-    since = now - timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"])
     minutes = config["LOGIN_FAILURE_WINDOW_MINUTES"]
-    if (_failures(session, LoginAttempt.username, username, since)
-            >= config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
-            or _failures(session, LoginAttempt.address, address, since)
-            >= config["LOGIN_MAX_FAILURES_PER_ADDRESS"]):
+    since = now - timedelta(minutes=minutes)
+    pair, last = _failures(session, since, LoginAttempt.username == username,
+                           LoginAttempt.address == address)
+    by_address, _ = _failures(session, since, LoginAttempt.address == address)
+    if pair >= config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] \
+            or by_address >= config["LOGIN_MAX_FAILURES_PER_ADDRESS"]:
         raise LoginRefused(_l("Too many failed attempts. Please wait %(minutes)d minutes, or "
                               "ask an administrator to reset the password.", minutes=minutes))
+    wait = pause_after(pair) - (now - last).total_seconds() if last else 0
+    if wait > 0:
+        raise LoginRefused(_l("Please wait %(seconds)d seconds before the next try.",
+                              seconds=math.ceil(wait)))
     user = session.scalars(select(StaffUser).where(StaffUser.username == username)).first()
     valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     if not valid or user is None or not user.active:
@@ -81,10 +104,97 @@ def log_in(session: Session, username: str, password: str, address: str, *, conf
         if valid and user is not None and not user.active:
             raise LoginRefused(_l("This account is disabled. Please ask an administrator."))
         raise LoginRefused(_l("User name or password is not right."))
-    session.execute(delete(LoginAttempt).where(LoginAttempt.username == username))
+    session.execute(delete(LoginAttempt).where(LoginAttempt.username == username,
+                                               LoginAttempt.address == address))
     user.last_login_at = now
     session.commit()
     return user
+
+
+def forget_failures(session: Session, user: StaffUser) -> None:
+    """An administrator set a new password: the account's failed logins count no more."""
+    session.execute(delete(LoginAttempt).where(LoginAttempt.username == user.username))
+
+
+# Sessions on the server ------------------------------------------------------------------
+# last_seen_at is written at most this often (the idle limit is minutes long).
+SEEN_EVERY = timedelta(seconds=30)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(session: Session, user: StaffUser, address: str, user_agent: str,
+                  now: datetime | None = None) -> str:
+    """A new session of ``user``; returns the token for the cookie (stored only hashed)."""
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    session.add(StaffSession(token_hash=_token_hash(token), staff_user_id=user.id,
+                             created_at=now, last_seen_at=now, address=(address or "")[:64],
+                             user_agent=(user_agent or "")[:200]))
+    return token
+
+
+def current_session(session: Session, user: StaffUser, token: str | None, idle_minutes: int,
+                    now: datetime | None = None) -> StaffSession | str | None:
+    """The session of ``user`` the cookie's ``token`` names, its last activity noted; None
+    when it has ended or never was, "idle" when it ended just now for being idle too long."""
+    if not token:
+        return None
+    now = now or utcnow()
+    found = session.scalars(select(StaffSession).where(
+        StaffSession.token_hash == _token_hash(token),
+        StaffSession.staff_user_id == user.id, StaffSession.ended_at.is_(None))).first()
+    if found is None:
+        return None
+    if now - found.last_seen_at > timedelta(minutes=idle_minutes):
+        found.ended_at = now
+        session.commit()
+        return "idle"
+    if now - found.last_seen_at >= SEEN_EVERY:
+        found.last_seen_at = now
+        session.commit()
+    return found
+
+
+def end_session(session: Session, token: str | None, now: datetime | None = None) -> None:
+    if token:
+        session.execute(update(StaffSession).where(
+            StaffSession.token_hash == _token_hash(token), StaffSession.ended_at.is_(None))
+            .values(ended_at=now or utcnow()))
+
+
+def end_sessions(session: Session, user: StaffUser, keep: StaffSession | None = None,
+                 now: datetime | None = None) -> None:
+    """End every session of ``user`` (but ``keep``): logging out everywhere, a new password,
+    a disabled account. The account's session version rises too, so a cookie from before
+    the server kept sessions is refused as well."""
+    conditions = [StaffSession.staff_user_id == user.id, StaffSession.ended_at.is_(None)]
+    if keep is not None:
+        conditions.append(StaffSession.id != keep.id)
+    session.execute(update(StaffSession).where(*conditions).values(ended_at=now or utcnow()))
+    user.session_version += 1
+
+
+def end_other_session(session: Session, user: StaffUser, session_id: int,
+                      current: StaffSession) -> bool:
+    """End one of ``user``'s own sessions other than ``current``; False when there was none."""
+    if session_id == current.id:
+        return False
+    ended = session.execute(update(StaffSession).where(
+        StaffSession.id == session_id, StaffSession.staff_user_id == user.id,
+        StaffSession.ended_at.is_(None)).values(ended_at=utcnow()))
+    return ended.rowcount == 1
+
+
+def active_sessions(session: Session, user: StaffUser, idle_minutes: int,
+                    now: datetime | None = None) -> list[StaffSession]:
+    now = now or utcnow()
+    return list(session.scalars(select(StaffSession).where(
+        StaffSession.staff_user_id == user.id, StaffSession.ended_at.is_(None),
+        StaffSession.last_seen_at >= now - timedelta(minutes=idle_minutes))
+        .order_by(StaffSession.last_seen_at.desc())))
 
 
 def audit(session: Session, user: StaffUser | None, action: str, target: str | None = None,

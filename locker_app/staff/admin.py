@@ -399,7 +399,7 @@ def account_role(user_id: int):
             flash(_("This is the last administrator; make someone else administrator first."), "error")
         else:
             user.role = form.role.data
-            user.session_version += 1  # the new role applies from the next login
+            staff_accounts.end_sessions(db.session, user)  # logged in anew with the new role
             audit("account_role", user.username, {"role": user.role})
             db.session.commit()
             _saved()
@@ -414,7 +414,7 @@ def account_active(user_id: int):
             flash(_("You cannot disable your own account or the last administrator."), "error")
         else:
             user.active = not user.active
-            user.session_version += 1  # a disabled account is logged out everywhere
+            staff_accounts.end_sessions(db.session, user)  # disabled: logged out everywhere
             audit("account_enabled" if user.active else "account_disabled", user.username)
             db.session.commit()
             _saved()
@@ -431,7 +431,8 @@ def account_password(user_id: int):
         except DomainError as error:
             flash(str(error), "error")
         else:
-            user.session_version += 1
+            staff_accounts.end_sessions(db.session, user)
+            staff_accounts.forget_failures(db.session, user)  # the new password gets in
             audit("account_password_reset", user.username)
             db.session.commit()
             _saved(_("The password is set; the account is logged out everywhere. Give the new "
@@ -443,7 +444,7 @@ def account_password(user_id: int):
 def account_logout(user_id: int):
     user = get_or_404(StaffUser, user_id)
     if ConfirmForm().validate_on_submit():
-        user.session_version += 1
+        staff_accounts.end_sessions(db.session, user)
         audit("account_logged_out_everywhere", user.username)
         db.session.commit()
         _saved(_("%(name)s is logged out on every device.", name=user.username))

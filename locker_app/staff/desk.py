@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _
 from flask_login import current_user, login_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from locker_app.auth.forms import PasswordForm
+from locker_app.auth.forms import ConfirmForm, PasswordForm
 from locker_app.booking.routes import reservation_page_values
 from locker_app.extensions import db
 from locker_app.models import ControllerEvent, ItemType, Reservation, ReservationState, Site, utcnow
@@ -217,7 +217,8 @@ def change_password():
                 form.password.errors = [str(error)]
                 status = 422
             else:
-                current_user.session_version += 1  # other sessions end; this one goes on
+                # Other sessions end; this one goes on.
+                staff_accounts.end_sessions(db.session, current_user, keep=g.staff_session)
                 audit("password_changed", current_user.username)
                 db.session.commit()
                 login_user(current_user._get_current_object())
@@ -226,3 +227,25 @@ def change_password():
     elif request.method == "POST":
         status = 422
     return render_template("staff/form.html", form=form, title=_("Change password")), status
+
+
+@bp.get("/sessions")
+def sessions():
+    """One's own logins that the server keeps: where and since when, and a way to end them."""
+    return render_template(
+        "staff/sessions.html", title=_("Where you are logged in"), confirm=ConfirmForm(),
+        current=g.staff_session, to_local=to_local,
+        rows=staff_accounts.active_sessions(db.session, current_user,
+                                            current_app.config["STAFF_IDLE_MINUTES"]))
+
+
+@bp.post("/sessions/<int:session_id>/end")
+def end_session(session_id: int):
+    if ConfirmForm().validate_on_submit():
+        ended = staff_accounts.end_other_session(db.session, current_user, session_id,
+                                                 g.staff_session)
+        audit("session_ended", current_user.username, {"session": session_id})
+        db.session.commit()
+        flash(_("That session is ended.") if ended else _("That session had ended already."),
+              "info")
+    return redirect(url_for("staff.sessions"))
