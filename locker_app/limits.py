@@ -82,7 +82,8 @@ def _submitted_email() -> str | None:
 
 
 def _booked(response) -> bool:
-    return response.status_code in (201, 302)
+    """A booking made by this request (a replay of one made before is not counted again)."""
+    return response.status_code in (201, 302) and "Idempotent-Replayed" not in response.headers
 
 
 class TooManyAttempts(Exception):

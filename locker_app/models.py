@@ -153,6 +153,9 @@ class Reservation(db.Model):
     pickup_until: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     erased_at: Mapped[datetime | None]
+    # The booking's one-time key (hashed): the form's hidden key or the API's
+    # Idempotency-Key. The same key never books twice; a retry is answered with this one.
+    booking_key: Mapped[str | None] = mapped_column(String(64))
     # Whether an e-mail address was given: kept for the statistics after the address is erased.
     booked_with_email: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     # The language the visitor booked in: mails go out in it.
@@ -180,6 +183,7 @@ class Reservation(db.Model):
               sqlite_where=text(ACTIVE_STATES_SQL), postgresql_where=text(ACTIVE_STATES_SQL)),
         Index("ix_reservation_person_key", "person_key", "end_at"),
         Index("ix_reservation_client_key", "client_key", "end_at"),
+        Index("uq_reservation_booking_key", "booking_key", unique=True),
         Index("uq_reservation_active_numeric_code", "numeric_code", unique=True,
               sqlite_where=text(ACTIVE_STATES_SQL), postgresql_where=text(ACTIVE_STATES_SQL)),
     )

@@ -23,6 +23,7 @@ from locker_app.limits import booking_limits, cancel_limit, client_key
 from locker_app.models import BookingRule, ItemType, Reservation, Site, utcnow
 from locker_app.services import free_times, rules
 from locker_app.services import reservations as booking
+from locker_app.services import booking_keys
 from locker_app.services.errors import DomainError, NotFound, SoldOut
 from locker_app.services.mail import reservation_url
 from locker_app.services.timeutil import aware_utc, local_to_utc, utc_naive
@@ -353,7 +354,12 @@ def reservation_out(reservation: Reservation, rule: BookingRule | None = None) -
                tags=["reservations"])
 def create_reservation():
     """Book as the visitor's form does: the same rules, the same limits per person and per
-    client address. The answer carries the code, the numeric code and the page link."""
+    client address. The answer carries the code, the numeric code and the page link.
+
+    Send an ``Idempotency-Key`` header (16 to 64 letters, digits, '-' or '_', new for each
+    booking) to retry safely: the same key never books twice, and a retry is answered with
+    the booking made (header ``Idempotent-Replayed: true``); the key used for another
+    booking is refused (409 ``key_reused``)."""
     payload: ReservationIn = request.context.json
     window = tuple(getattr(payload, field) for field in WINDOW_FIELDS)
     try:
@@ -376,13 +382,20 @@ def create_reservation():
     site, item_type, rule, prefetched = found
     rule = rules.or_defaults(rule)
     names = {"de": item_type.name("de"), "en": item_type.name("en")}
+    try:
+        key = booking_keys.stored_form(request.headers.get("Idempotency-Key"),
+                                       "Idempotency-Key") or booking_keys.stored_form(
+                                           booking_keys.new_key())
+    except DomainError as refusal:
+        return error(refusal, "invalid", 400, refusal.field)
     # What was just written is answered from memory: not expired by the commit, so the
     # answer does not read the reservation, its compartment and item again.
     session = db.session()
     session.expire_on_commit = False
     try:
-        reservation = booking.create_reservation(
-            db.session, site=site, item_type=item_type, start=start, end=end, name=payload.name,
+        reservation, replayed = booking_keys.book_once(
+            db.session, key, site=site, item_type=item_type, start=start, end=end,
+            name=payload.name,
             email=payload.email, grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"],
             rule=rule, prefetched=prefetched,
             # The same per-person rules as the form; no browser session here, so the
@@ -392,11 +405,16 @@ def create_reservation():
     except SoldOut as refusal:
         sold_out_memo().remember(window, names)
         return error(refusal, "sold_out", 409)
+    except booking_keys.KeyReused as refusal:
+        db.session.rollback()
+        return error(refusal, "key_reused", 409, "Idempotency-Key")
     except DomainError as refusal:
         db.session.rollback()
         return error(refusal, "refused", 422, refusal.field)
     finally:
         session.expire_on_commit = True
+    if replayed:  # the booking made before with this key, answered as then
+        return reservation_out(reservation, rule), 201, {"Idempotent-Replayed": "true"}
     return reservation_out(reservation, rule), 201
 
 

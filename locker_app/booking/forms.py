@@ -1,6 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, StringField, SubmitField, TextAreaField, TimeField
+from wtforms import (DateField, EmailField, HiddenField, StringField, SubmitField, TextAreaField,
+                     TimeField)
 from wtforms.validators import InputRequired, Length, Optional
 
 
@@ -36,6 +37,9 @@ class ReservationForm(FlaskForm):
     email = EmailField(_l("E-mail address (optional)"), validators=[
         Optional(), Length(max=254, message=_l("Please use at most %(max)d characters."))],
         render_kw={"autocomplete": "email"})
+    # The booking's one-time key, made when the form is first shown: sent twice (a double
+    # click, a reload, a retry after an error), it books once.
+    booking_key = HiddenField()
     submit = SubmitField(_l("Reserve"))
 
 

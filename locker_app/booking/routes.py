@@ -20,7 +20,7 @@ from locker_app.models import ItemType, Site, utcnow
 from locker_app.limits import booking_limits, cancel_limit, client_key
 from locker_app.security import safe_next
 from locker_app.services import reservations as booking
-from locker_app.services import free_times, numeric_codes, reports, rules
+from locker_app.services import booking_keys, free_times, numeric_codes, reports, rules
 from locker_app.services.errors import DomainError, NotFound
 from locker_app.services.mail import reservation_url
 from locker_app.services.timeutil import local_to_utc, to_local
@@ -88,6 +88,7 @@ def reserve(slug: str, type_code: str):
         start, end = _suggested_window(site, item_type)
         form.date.data, form.start.data = start.date(), start.time()
         form.end_date.data, form.end.data = end.date(), end.time()
+        form.booking_key.data = booking_keys.new_key()
     elif request.form.get("change") in ("date", "start", "end_date", "end", "name", "email"):
         # Back from the check: the form as it was, the chosen field focused.
         return _form_page(site, item_type, form, focus=request.form["change"]), 200
@@ -103,7 +104,16 @@ def reserve(slug: str, type_code: str):
             if checking:
                 booking.check_booking(db.session, **values)
             else:
-                reservation = booking.create_reservation(db.session, **values)
+                reservation, replayed = booking_keys.book_once(
+                    db.session, _booking_key(form), **values)
+        except booking_keys.KeyReused:
+            # Back in the browser and sent again with other answers: the booking made with
+            # this form stands; a new booking starts from a new form.
+            db.session.rollback()
+            earlier = booking.booked_with_key(db.session, _booking_key(form))
+            flash(_("You already reserved with this form. Here is that reservation; for "
+                    "another one, please start again from the site's page."), "info")
+            return redirect(url_for("booking.reservation", token=earlier.code))
         except DomainError as error:
             db.session.rollback()
             field = getattr(form, error.field, None) if error.field else None
@@ -118,12 +128,26 @@ def reserve(slug: str, type_code: str):
                 return render_template("booking/check.html", site=site, item_type=item_type,
                                        form=form, start=to_local(start), end=to_local(end),
                                        locale=_locale())
-            session["mine"] = (session.get("mine", []) + [reservation.id])[-50:]
+            if reservation.id not in session.get("mine", []):
+                session["mine"] = (session.get("mine", []) + [reservation.id])[-50:]
             session["just_booked"] = reservation.id  # the next view shows the confirmation
-            return redirect(url_for("booking.reservation", token=reservation.code))
+            response = redirect(url_for("booking.reservation", token=reservation.code))
+            if replayed:  # sent twice: booked once (and counted once by the limits)
+                response.headers["Idempotent-Replayed"] = "true"
+            return response
     elif request.method == "POST":
         status = 422
     return _form_page(site, item_type, form, sold_out=sold_out), status
+
+
+def _booking_key(form: ReservationForm) -> str:
+    """The form's one-time key as stored; a form without a readable one (sent by a script)
+    gets one of its own, so a booking whose answer was lost is still found."""
+    try:
+        return booking_keys.stored_form(form.booking_key.data) or \
+            booking_keys.stored_form(booking_keys.new_key())
+    except DomainError:
+        return booking_keys.stored_form(booking_keys.new_key())
 
 
 def _form_page(site: Site, item_type: ItemType, form: ReservationForm, *, focus: str | None = None,

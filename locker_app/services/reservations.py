@@ -696,7 +696,7 @@ def _writes() -> _Writes:
 _RESERVATION_COLUMNS = ("id", "item_id", "compartment_id", "start_at", "end_at", "pickup_until",
                         "visitor_name", "email", "phone", "state", "booked_with_email",
                         "person_key", "client_key", "created_at", "erased_at", "locale",
-                        "numeric_code", "numeric_code_hash", "code")
+                        "numeric_code", "numeric_code_hash", "code", "booking_key")
 
 
 @functools.cache
@@ -833,10 +833,13 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                        grace_minutes: int = 15, actor: str = "visitor",
                        cause: str | None = None, phone: str | None = None,
                        rule: BookingRule | None = None,
-                       prefetched: Prefetched | None = None) -> Reservation:
+                       prefetched: Prefetched | None = None,
+                       booking_key: str | None = None) -> Reservation:
     """Book a concrete item of ``item_type`` at ``site`` for [start, end) (naive UTC);
     ``rule`` is the site's rule for the type and ``prefetched`` the hours and the first free
-    item when the caller has read them already (``booking_context``).
+    item when the caller has read them already (``booking_context``). ``booking_key`` (a
+    hash, services/booking_keys.py) is stored with it; when another request with the same
+    key wrote its booking a moment ago, that one is returned.
 
     Raises DomainError for what the rules refuse and SoldOut when no item is free. The
     database has the last word on overlaps; losing a race means trying the next item.
@@ -863,6 +866,7 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
             booked_with_email=email is not None, person_key=person_key(email),
             client_key=person.client_key, created_at=now, erased_at=None,
             locale=str(get_locale() or "de"), numeric_code=numeric_codes.new_code(),
+            booking_key=booking_key,
             # Its hash for the cabinet's keypad is made by the controller's sync, not here:
             # it is slow on purpose, and the visitor is waiting.
             numeric_code_hash=None)
@@ -884,6 +888,8 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                     session.rollback()  # the numeric code was taken: drawn anew
                     logger.info("allocation at once lost a race: %s",
                                 getattr(error, "orig", error))
+                    if (twin := booked_with_key(session, booking_key)) is not None:
+                        return twin  # the same booking, sent twice at once
                     continue
             written, person_clear, address_clear, *found = row
             if written is not None:
@@ -929,6 +935,8 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
                 session.rollback()
                 logger.info("allocation attempt %d lost a race: %s", attempt + 1,
                             getattr(error, "orig", error))
+                if (twin := booked_with_key(session, booking_key)) is not None:
+                    return twin  # the same booking, sent twice at once
                 continue
             except DomainError:
                 session.rollback()
@@ -942,6 +950,14 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
             session.add(reservation)
         return reservation
     raise _sold_out(item_type)
+
+
+def booked_with_key(session: Session, booking_key: str | None) -> Reservation | None:
+    """The reservation stored with this one-time key (hashed), if any."""
+    if not booking_key:
+        return None
+    return session.scalars(select(Reservation).where(
+        Reservation.booking_key == booking_key)).first()
 
 
 def find_by_code(session: Session, token: str) -> Reservation:

@@ -1,4 +1,5 @@
-"""staff sessions kept on the server: logout and the idle limit end a session at once
+"""staff sessions kept on the server: logout and the idle limit end a session at once; a
+booking's one-time key, so that a retried booking never books twice
 
 Revision ID: 0009
 Revises: 0008
@@ -32,8 +33,14 @@ def upgrade():
         sa.UniqueConstraint('token_hash', name=op.f('uq_staff_session_token_hash')))
     op.create_index('ix_staff_session_user', 'staff_session', ['staff_user_id', 'ended_at'],
                     unique=False)
+    # A plain column and a unique index: SQLite adds both without copying the table (a
+    # copy would drop the overlap guard's triggers).
+    op.add_column('reservation', sa.Column('booking_key', sa.String(length=64), nullable=True))
+    op.create_index('uq_reservation_booking_key', 'reservation', ['booking_key'], unique=True)
 
 
 def downgrade():
+    op.drop_index('uq_reservation_booking_key', table_name='reservation')
+    op.drop_column('reservation', 'booking_key')  # SQLite drops it in place (3.35 and later)
     op.drop_index('ix_staff_session_user', table_name='staff_session')
     op.drop_table('staff_session')
