@@ -13,6 +13,8 @@ threads = int(os.environ.get("LOCKER_THREADS", "2"))
 # Longer than the controllers' sync interval, so a kept-alive connection is not closed
 # just as a controller reuses it.
 keepalive = 75
+# X-Forwarded-Proto is believed from the trusted proxies only (as the app does for -For).
+forwarded_allow_ips = os.environ.get("LOCKER_TRUSTED_PROXIES", "127.0.0.1,::1")
 # Longer than the controllers' long poll for remote commands (command_wait, 20 s), so a
 # restart lets those requests end instead of killing them.
 graceful_timeout = int(os.environ.get("LOCKER_GRACEFUL_TIMEOUT", "30"))

@@ -43,9 +43,9 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     from locker_app.security import add_security_headers, check_secret
     check_secret(app)
     if app.config.get("PROXY_COUNT"):
-        from werkzeug.middleware.proxy_fix import ProxyFix
-        count = app.config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+        from locker_app.security import TrustedProxyFix
+        app.wsgi_app = TrustedProxyFix(app.wsgi_app, app.config["PROXY_COUNT"],
+                                       app.config["TRUSTED_PROXIES"])
 
     _bound_database_waits(app)
     db.init_app(app)

@@ -40,6 +40,8 @@ class Config:
     LOGIN_FAILURE_WINDOW_MINUTES = int(_env("LOGIN_FAILURE_WINDOW_MINUTES", "15"))
     # Reverse proxies in front of the site that set X-Forwarded-For (0: none).
     PROXY_COUNT = int(_env("PROXY_COUNT", "0"))
+    # Their addresses (or networks): X-Forwarded-For is believed from these only.
+    TRUSTED_PROXIES = _env("TRUSTED_PROXIES", "127.0.0.1,::1")
     # Rate limits (Flask-Limiter): storage shared by all web processes; memory:// for one.
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URL", "memory://")
     # Retry-After on a 429 only (locker_app/limits.py): Flask-Limiter's headers put one,

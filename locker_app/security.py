@@ -2,9 +2,11 @@
 security headers, and redirects that stay on this site."""
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from locker_app.config import KNOWN_SECRETS
 
@@ -56,6 +58,31 @@ def check_secret(app: Flask) -> None:
             f"{weakness} Staff sessions signed with it could be forged. Set it to a long "
             "random value, for example the output of: "
             "python3 -c 'import secrets; print(secrets.token_hex(32))'")
+
+
+class TrustedProxyFix:
+    """Werkzeug's ProxyFix, for requests that come from one of the trusted proxies only.
+    A client that reaches the site past the proxy (gunicorn's port open on the network)
+    and sends its own X-Forwarded-For is taken at its own address: on main it was
+    believed, so every booking could come from a made-up address and no limit applied."""
+
+    def __init__(self, app, count: int, trusted: str) -> None:
+        self.app = app
+        self.fixed = ProxyFix(app, x_for=count, x_proto=count, x_host=count)
+        self.trusted = [ipaddress.ip_network(part.strip(), strict=False)
+                        for part in trusted.split(",") if part.strip()]
+
+    def from_a_proxy(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted)
+
+    def __call__(self, environ, start_response):
+        if self.from_a_proxy(environ.get("REMOTE_ADDR", "")):
+            return self.fixed(environ, start_response)
+        return self.app(environ, start_response)
 
 
 def add_security_headers(app: Flask) -> None:

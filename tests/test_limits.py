@@ -249,3 +249,22 @@ def test_an_address_is_counted_up_to_its_limit_only(any_app):
     app.config["ADDRESS_MAX_ACTIVE"] = 5
     refused = api_booking(client, 20)
     assert refused.status_code == 422 and "Internetverbindung" in refused.get_json()["error"]
+
+
+def test_a_forwarded_address_is_believed_from_the_trusted_proxy_only(app):
+    """On main, with LOCKER_PROXY_COUNT=1 and gunicorn reachable past the proxy, a made-up
+    X-Forwarded-For was believed: 100 of 100 bookings from one host, no limit applied."""
+    from locker_app.security import TrustedProxyFix
+    app.config["LIMIT_BOOKING_PER_ADDRESS"] = "3 per hour"
+    app.wsgi_app = TrustedProxyFix(app.wsgi_app, 1, "10.0.0.2, 192.168.7.0/24")
+    client = app.test_client()
+
+    def attempt(number: int, sent_from: str) -> int:
+        return client.post("/api/v1/reservations", json={}, environ_base={
+            "REMOTE_ADDR": sent_from}, headers={"X-Forwarded-For": f"198.51.100.{number}"}
+        ).status_code
+    # Past the proxy: each made-up address is the same host, counted as one.
+    assert [attempt(n, "203.0.113.9") for n in range(4)] == [422, 422, 422, 429]
+    # Through the proxy (or its network): the visitor's address counts, each its own.
+    assert [attempt(n, "10.0.0.2") for n in range(4)] == [422] * 4
+    assert attempt(50, "192.168.7.20") == 422
