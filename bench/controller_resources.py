@@ -88,7 +88,7 @@ def measure(seconds: float) -> dict:
         deadline = time.monotonic() + 20
         while board.requests_seen < 6 and time.monotonic() < deadline:
             time.sleep(0.1)
-        code = book_now(app)
+        code, _compartment = book_now(app)
         time.sleep(2)  # let the start-up settle (imports, first sync) before measuring
         for phase in ("idle", "scan every second"):
             cpu0, _, _ = proc_figures(process.pid)

@@ -78,9 +78,10 @@ def _controller(base: str, cabinet_id: int, token: str, broker: bool, stop, pref
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5,
                              client_id=f"bench-{prefix}-{cabinet_id}")
         status = remote.topic(prefix, cabinet_id, "status")
-        client.will_set(status, remote.presence("offline"), qos=1, retain=True)
+        key = remote.presence_key(token)  # signed as a controller signs it (one connection)
+        client.will_set(status, remote.presence(key, "offline", 1), qos=1, retain=True)
         client.on_connect = lambda c, *a: (c.subscribe(remote.topic(prefix, cabinet_id, "commands"), 1),
-                                           c.publish(status, remote.presence("online"), 1, True))
+                                           c.publish(status, remote.presence(key, "online", 1), 1, True))
         client.connect_async("127.0.0.1", 1883, keepalive=30)
         client.loop_start()
     cursor, next_sync, next_look = 0, 0.0, time.monotonic() + random.uniform(0, 60)

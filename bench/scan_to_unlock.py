@@ -44,7 +44,8 @@ def start_site(folder: Path):
     return app, server, token
 
 
-def book_now(app) -> str:
+def book_now(app) -> tuple[str, int]:
+    """A reservation from now: its code and its compartment's number."""
     from locker_app.extensions import db
     from locker_app.models import ItemType, Site
     from locker_app.services.reservations import create_reservation
@@ -54,7 +55,22 @@ def book_now(app) -> str:
             db.session, site=db.session.scalars(db.select(Site)).one(),
             item_type=db.session.scalars(db.select(ItemType).where(ItemType.code == "rollator")).one(),
             start=now, end=now + timedelta(hours=2), name="Bench", email=None)
-        return reservation.code
+        return reservation.code, reservation.compartment.number
+
+
+def door_seen(controller, number: int, closed: bool, timeout: float = 5.0) -> None:
+    """Until the controller has seen the door open, or shut and its unlock ended (two
+    readings agree): a pickup's code opens for the return only after that door was shut."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tracker = controller.board.doors.get(number)
+        if tracker is not None and tracker.closed is closed and (
+                not closed or tracker.pending is None):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the controller did not see door {number} "
+                               f"{'shut' if closed else 'open'}")
+        time.sleep(0.005)
 
 
 def measure(samples: int, poll_interval: float) -> dict:
@@ -74,9 +90,10 @@ def measure(samples: int, poll_interval: float) -> dict:
     try:
         if not (controller.synced.wait(10) and controller.scanner_ready.wait(10)):
             raise RuntimeError("the controller did not start")
-        code = book_now(app)
         latencies = []
         for n in range(samples):
+            if n % 2 == 0:  # a pickup, then its return, then the next visitor's booking
+                code, number = book_now(app)
             before = len(board.unlocks_received())
             # Alternate two spellings of the same code (URL and bare), as two visitors would.
             scanner.scan(code if n % 2 else f"http://127.0.0.1/r/{code}")
@@ -85,9 +102,11 @@ def measure(samples: int, poll_interval: float) -> dict:
                 raise RuntimeError(f"scan {n} opened nothing")
             frame = [f for f in board.frames() if f.direction == "rx" and f.data[0] == 0x8A][-1]
             latencies.append((frame.monotonic - sent) * 1000)
-            # Let the door open and the next poll pass, as between two real visitors.
-            board.wait_for(lambda e: any(f.direction == "tx" and f.data[0] == 0x8A
-                                         for f in e.frames()[-4:]), timeout=2)
+            # The visitor takes the item (or puts it back) and shuts the door; the next scan
+            # comes somewhere in the poll cycle, as real visitors' do.
+            door_seen(controller, number, closed=False)
+            board.close_door(number)
+            door_seen(controller, number, closed=True)
             time.sleep(0.02 + (n % 7) * poll_interval / 7)  # spread scans over the poll cycle
     finally:
         controller.stop()

@@ -35,6 +35,7 @@ class BrokerLink:
         self.received = 0  # commands carried out that came over the broker
         self._client: mqtt.Client | None = None
         self._status_topic = ""
+        self._seq = 0  # this connection's presence number
 
     def run(self, stop: threading.Event) -> None:
         """Connect once the first sync told which cabinet this is; keep reconnecting in the
@@ -61,7 +62,7 @@ class BrokerLink:
         prefix = settings.mqtt_topic_prefix
         self._status_topic = remote.topic(prefix, cabinet_id, "status")
         commands_topic = remote.topic(prefix, cabinet_id, "commands")
-        client.will_set(self._status_topic, remote.presence("offline"), qos=1, retain=True)
+        self._next_connection(client)
 
         def on_connect(client, userdata, flags, reason_code, properties):
             if reason_code.is_failure:
@@ -69,7 +70,7 @@ class BrokerLink:
                 self.settled.set()
                 return
             client.subscribe(commands_topic, qos=1)
-            client.publish(self._status_topic, remote.presence("online"), qos=1, retain=True)
+            client.publish(self._status_topic, self._presence("online"), qos=1, retain=True)
 
         def on_subscribe(client, userdata, mid, reason_codes, properties):
             # Connected counts from the broker's acknowledgement of the subscription: a
@@ -87,6 +88,7 @@ class BrokerLink:
                 logger.warning("broker connection lost (%s); commands over HTTP meanwhile",
                                reason_code)
             self.connected.clear()
+            self._next_connection(client)  # the next connect carries the next seq
 
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
@@ -100,6 +102,16 @@ class BrokerLink:
                              properties=properties)
         client.loop_start()
         self._client = client
+
+    def _next_connection(self, client: mqtt.Client) -> None:
+        """A new presence number for the coming connection (kept in the local store, so it
+        rises across restarts too), and the last will that goes with it."""
+        self._seq = int(self.controller.store.setting("presence_seq", "0")) + 1
+        self.controller.store.set_setting("presence_seq", str(self._seq))
+        client.will_set(self._status_topic, self._presence("offline"), qos=1, retain=True)
+
+    def _presence(self, state: str) -> bytes:
+        return remote.presence(remote.presence_key(self.settings.token), state, self._seq)
 
     def receive(self, payload: bytes) -> str:
         """A message on the commands topic: carried out only when the server signed it for
@@ -127,7 +139,7 @@ class BrokerLink:
             return
         if self.connected.is_set():
             # A deliberate stop says so at once; a crash or a cut cable leaves it to the will.
-            client.publish(self._status_topic, remote.presence("offline"), qos=1,
+            client.publish(self._status_topic, self._presence("offline"), qos=1,
                            retain=True).wait_for_publish(2)
         client.disconnect()
         client.loop_stop()

@@ -271,6 +271,9 @@ class Controller(db.Model):
     # When the message broker said the controller's connection was lost (its last will);
     # cleared when it says "online" again.
     broker_offline_at: Mapped[datetime | None]
+    # The number of the controller's broker connection its last presence message named:
+    # an older one (replayed by someone on the broker) is not believed.
+    presence_seq: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     retired_at: Mapped[datetime | None]
     cabinet: Mapped[Cabinet] = relationship()
 

@@ -1,10 +1,14 @@
 """Remote commands and presence over a message broker (MQTT), shared by the server and the
-controllers: the topics, and each command signed with the server's signing key, so that
-whoever can publish on the broker still cannot open a door. docs/MQTT.md has the whole."""
+controllers: the topics, each command signed with the server's signing key, so that
+whoever can publish on the broker still cannot open a door, and each presence message
+signed with its controller's key, so that nobody else can hide a silent cabinet.
+docs/MQTT.md has the whole."""
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 
 from cryptography.exceptions import InvalidSignature
@@ -57,17 +61,43 @@ def decode_command(payload: bytes, public_keys: dict[int, Ed25519PublicKey]) -> 
     return command
 
 
-def presence(state: str, **detail) -> bytes:
-    return json.dumps({"state": state, **detail}, sort_keys=True).encode("utf-8")
+# A presence message's MAC starts with this, so it can never pass for anything else.
+PRESENCE_PURPOSE = b"locker-presence-v1\n"
 
 
-def read_presence(payload: bytes) -> str | None:
-    """"online" or "offline" from a status message; None for anything else."""
+def presence_key(token: str) -> bytes:
+    """The key a controller signs its presence with: its token's SHA-256, which is what the
+    server stores of the token (so the server can check it, and the token stays secret)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest().encode("ascii")
+
+
+def presence(key: bytes, state: str, seq: int) -> bytes:
+    """A signed status message. ``seq`` rises with every connection of the controller, so
+    an old "online" replayed by a stranger on the broker counts for nothing."""
+    body = json.dumps({"state": state, "seq": seq}, sort_keys=True, separators=(",", ":"))
+    mac = hmac.new(key, PRESENCE_PURPOSE + body.encode("utf-8"), hashlib.sha256).hexdigest()
+    return json.dumps({"presence": body, "mac": mac}).encode("utf-8")
+
+
+def read_presence(payload: bytes, keys: dict[int, bytes]) -> tuple[int, str, int] | None:
+    """(whose key signed it, "online" or "offline", its seq) from a status message, when one
+    of ``keys`` (id: key) signed it; None for anything else: unsigned, forged, malformed."""
     try:
-        state = json.loads(payload[:MAX_MESSAGE]).get("state")
-    except (ValueError, AttributeError):
+        message = json.loads(payload[:MAX_MESSAGE])
+        body, mac = message["presence"], message["mac"]
+        if not isinstance(body, str) or not isinstance(mac, str):
+            return None
+        fields = json.loads(body)
+        state, seq = fields["state"], fields["seq"]
+    except (ValueError, KeyError, TypeError):
         return None
-    return state if state in ("online", "offline") else None
+    if state not in ("online", "offline") or not isinstance(seq, int) or isinstance(seq, bool):
+        return None
+    for owner, key in keys.items():
+        expected = hmac.new(key, PRESENCE_PURPOSE + body.encode("utf-8"), hashlib.sha256)
+        if hmac.compare_digest(expected.hexdigest(), mac):
+            return owner, state, seq
+    return None
 
 
 def broker_address(url: str) -> tuple[str, int]:

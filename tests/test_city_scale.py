@@ -226,7 +226,7 @@ def test_a_booking_takes_few_statements_and_leaves_the_slow_hash_to_the_sync(any
 
 
 @freeze_time(NOW)
-def test_a_booking_through_the_api_takes_seven_statements_and_one_pipeline_on_postgresql(any_app):
+def test_a_booking_through_the_api_takes_eight_statements_and_one_pipeline_on_postgresql(any_app):
     """The whole request: before, the site, the type and the rule were read one by one,
     the opening hours twice, and the answer read again all the commit had expired (21
     statements; 13.7 ms at 10k over gunicorn, 1/5.6 of the bare endpoint). While holding
@@ -264,7 +264,9 @@ def test_a_booking_through_the_api_takes_seven_statements_and_one_pipeline_on_po
     body = booked.get_json()
     assert body["numeric_code"] and body["cabinet"]["name"] and body["rules"]["summary"]
     postgres = any_app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
-    assert len(seen) <= (0 if postgres else 7), seen
+    # Through SQLAlchemy on PostgreSQL: only the look-up of the booking's one-time key
+    # (issue 30: a retry answered with the booking made), a statement more on both.
+    assert len(seen) <= (1 if postgres else 8), seen
     if postgres:
         # Nothing through SQLAlchemy: the first statement on its own (autocommit; psycopg
         # sent a BEGIN before it and waited for the answer, a round trip more), drawing the
@@ -272,7 +274,8 @@ def test_a_booking_through_the_api_takes_seven_statements_and_one_pipeline_on_po
         # writes when the booking is clear, COMMIT (before, the turn and the write were
         # two, and 4 statements and a COMMIT one by one before that). The session's
         # COMMIT after it and the pool's ROLLBACK find nothing to send.
-        assert waited == ["BaseCursor._execute_gen", "pipeline",
+        # The key's look-up is a round trip of its own, in the same autocommit.
+        assert waited == ["BaseCursor._execute_gen", "BaseCursor._execute_gen", "pipeline",
                           "BaseConnection._commit_gen", "BaseConnection._rollback_gen"], waited
     # Only when one statement finds nothing is it asked which of the two is unknown; an
     # unknown site or type is named before a time that cannot be read.
@@ -364,8 +367,10 @@ def test_an_item_taken_while_the_booking_waited_for_its_turn_is_not_given_twice(
     postgres = any_app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
     assert len(turns) == (2 if postgres else 1)
     if postgres:  # both turns wrote at once or not at all: after the other visitor's
-        # two statements nothing through SQLAlchemy (the turn that reads loads the item so)
-        assert len(seen) == 2 and seen[1].startswith("INSERT INTO reservation"), seen
+        # two statements only the look-up of the booking's one-time key goes through
+        # SQLAlchemy (the turn that reads loads the item so)
+        assert len(seen) == 3 and seen[2].startswith("INSERT INTO reservation"), seen
+        assert "reservation.booking_key" in seen[0], seen
 
 
 @freeze_time(NOW)
@@ -531,7 +536,7 @@ def test_postgresqls_generic_plans_read_only_the_active_reservations(tmp_path):
     assert len(plans) >= 4, list(plans)
     narrow = {name for name, definition in indexes if " WHERE " in definition} | {
         "pk_reservation", "uq_reservation_code", "ix_reservation_person_key",
-        "ix_reservation_client_key"}
+        "ix_reservation_client_key", "uq_reservation_booking_key"}
     for statement, plan in plans.items():
         assert "Seq Scan on reservation" not in plan, (statement, plan)
         # Nor a walk through all of an index: the statistics, taken when nothing was

@@ -86,6 +86,7 @@ class PresenceListener:
         self.app = app
         self.connected = threading.Event()
         self.client: mqtt.Client | None = None
+        self.handled = 0  # status messages looked at (believed or not)
 
     def start(self) -> "PresenceListener":
         config = self.app.config
@@ -99,8 +100,8 @@ class PresenceListener:
 
         client.on_connect = on_connect
         client.on_disconnect = lambda *args: self.connected.clear()
-        client.on_message = lambda client, userdata, message: self.handle(message.topic,
-                                                                          message.payload)
+        client.on_message = lambda client, userdata, message: self.handled_one(
+            message.topic, message.payload)
         host, port = remote.broker_address(config["MQTT_URL"])
         client.connect_async(host, port, keepalive=60)
         client.loop_start()
@@ -112,10 +113,18 @@ class PresenceListener:
             self.client.disconnect()
             self.client.loop_stop()
 
+    def handled_one(self, topic: str, payload: bytes) -> None:
+        try:
+            self.handle(topic, payload)
+        finally:
+            self.handled += 1
+
     def handle(self, topic: str, payload: bytes) -> None:
+        """A status message, believed only when one of the cabinet's controllers signed it
+        (its key: the token's hash the server keeps) and it is newer than the last one
+        believed: whoever can publish on the broker cannot hide a silent cabinet."""
         match = _STATUS_TOPIC.fullmatch(topic)
-        state = remote.read_presence(payload)
-        if match is None or state is None:
+        if match is None or not payload:
             return
         from locker_app.extensions import db
         from locker_app.services import alerts
@@ -125,18 +134,37 @@ class PresenceListener:
                 controllers = db.session.scalars(select(Controller).where(
                     Controller.cabinet_id == int(match.group(1)),
                     Controller.retired_at.is_(None))).all()
-                for controller in controllers:
-                    if state == "online":
-                        controller.broker_offline_at = None
-                        controller.last_seen_at = now
-                    else:
-                        controller.broker_offline_at = now
+                read = remote.read_presence(payload, {
+                    c.id: c.token_hash.encode("ascii") for c in controllers})
+                if read is None:
+                    logger.warning("status message on %s not signed by its cabinet: ignored",
+                                   topic)
+                    return
+                owner, state, seq = read
+                controller = next(c for c in controllers if c.id == owner)
+                if not _newer(controller, state, seq):
+                    logger.warning("old status message on %s (connection %d, last %d): "
+                                   "ignored", topic, seq, controller.presence_seq)
+                    return
+                controller.presence_seq = seq
+                if state == "online":
+                    controller.broker_offline_at = None
+                    controller.last_seen_at = now
+                else:
+                    controller.broker_offline_at = now
                 db.session.commit()
                 silent_after = self.app.config["CABINET_SILENT_MINUTES"]
                 alerts.raise_silent_cabinets(db.session, now, timedelta(minutes=silent_after),
-                                             only=[c.id for c in controllers])
+                                             only=[controller.id])
             except Exception:  # a message boundary: log it, the next message tries again
                 logger.exception("presence message on %s not recorded", topic)
                 db.session.rollback()
             finally:
                 db.session.remove()
+
+
+def _newer(controller: Controller, state: str, seq: int) -> bool:
+    """A later connection's message, or the end ("offline") of the one believed last."""
+    if seq != controller.presence_seq:
+        return seq > controller.presence_seq
+    return state == "offline" and controller.broker_offline_at is None

@@ -1,5 +1,6 @@
 """staff sessions kept on the server: logout and the idle limit end a session at once; a
-booking's one-time key, so that a retried booking never books twice
+booking's one-time key, so that a retried booking never books twice; the number of a
+controller's broker connection, so that a replayed presence message is not believed
 
 Revision ID: 0009
 Revises: 0008
@@ -37,9 +38,12 @@ def upgrade():
     # copy would drop the overlap guard's triggers).
     op.add_column('reservation', sa.Column('booking_key', sa.String(length=64), nullable=True))
     op.create_index('uq_reservation_booking_key', 'reservation', ['booking_key'], unique=True)
+    op.add_column('controller', sa.Column('presence_seq', sa.Integer(), nullable=False,
+                                          server_default=sa.text('0')))
 
 
 def downgrade():
+    op.drop_column('controller', 'presence_seq')
     op.drop_index('uq_reservation_booking_key', table_name='reservation')
     op.drop_column('reservation', 'booking_key')  # SQLite drops it in place (3.35 and later)
     op.drop_index('ix_staff_session_user', table_name='staff_session')
