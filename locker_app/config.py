@@ -38,6 +38,8 @@ class Config:
     LOGIN_MAX_FAILURES_PER_ACCOUNT = int(_env("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5"))
     LOGIN_MAX_FAILURES_PER_ADDRESS = int(_env("LOGIN_MAX_FAILURES_PER_ADDRESS", "20"))
     LOGIN_FAILURE_WINDOW_MINUTES = int(_env("LOGIN_FAILURE_WINDOW_MINUTES", "15"))
+    # Administrators must set up a second factor (TOTP) before they may use any staff page.
+    REQUIRE_2FA = _flag("REQUIRE_2FA", "0")
     # Reverse proxies in front of the site that set X-Forwarded-For (0: none).
     PROXY_COUNT = int(_env("PROXY_COUNT", "0"))
     # Their addresses (or networks): X-Forwarded-For is believed from these only.

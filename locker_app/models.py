@@ -421,6 +421,10 @@ class StaffUser(UserMixin, db.Model):
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # The second factor (TOTP, RFC 6238), when the account has one: its shared secret
+    # (base32), and the last time step whose code was used (a code is good once).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None]
     __table_args__ = (CheckConstraint("role IN ('admin', 'staff')", name="role"),)
 
     @property

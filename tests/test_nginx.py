@@ -34,7 +34,8 @@ def require_nginx() -> None:
 
 @pytest.fixture
 def site(tmp_path):
-    """gunicorn with 1 process of 2 threads behind nginx; (direct URL, URL through nginx)."""
+    """gunicorn with 1 process of 2 threads behind nginx; (direct URL, URL through nginx,
+    gunicorn's process)."""
     require_nginx()
     app = make_app(tmp_path)
     url = app.config["SQLALCHEMY_DATABASE_URI"]
@@ -84,7 +85,7 @@ http {{
     try:
         wait_until(lambda: up(direct, web), timeout=30, interval=0.1, message="gunicorn")
         wait_until(lambda: up(through, proxy), timeout=15, interval=0.1, message="nginx")
-        yield direct, through
+        yield direct, through, web
     finally:
         for process in (proxy, web):
             process.terminate()
@@ -116,7 +117,7 @@ def page_within(base: str, seconds: float) -> bool:
 def test_slow_clients_do_not_starve_the_site_behind_nginx(site):
     """On main four clients that announce a body and send it slowly took every request
     thread of gunicorn: page views timed out. nginx reads bodies whole first."""
-    direct, through = site
+    direct, through, _web = site
     held = slow_clients(direct, 4)
     try:
         time.sleep(0.5)  # (no event to wait on: the threads are taken or not)
@@ -136,7 +137,7 @@ def test_slow_clients_do_not_starve_the_site_behind_nginx(site):
 
 
 def test_a_booking_through_nginx_and_the_address_the_limits_see(site):
-    _direct, through = site
+    _direct, through, _web = site
     day = (datetime.now(timezone.utc) + timedelta(days=1)).date()
     booked = requests.post(f"{through}/api/v1/reservations", timeout=10, json={
         "site": "stadtpark", "item_type": "rollator", "name": "Erika",
@@ -148,3 +149,26 @@ def test_a_booking_through_nginx_and_the_address_the_limits_see(site):
                              headers={"X-Forwarded-For": f"198.51.100.{n}"}).status_code
                for n in range(3)]
     assert answers == [422, 422, 429]  # the booking above was the first of three
+
+
+def test_a_web_host_that_hangs_is_answered_try_again_within_seconds(site):
+    """A web host whose database stalled under it gives no answer: nginx answers "try
+    again in a minute" after 5 s, never a blank wait."""
+    import signal
+    _direct, through, web = site
+    workers = [int(pid) for pid in
+               Path(f"/proc/{web.pid}/task/{web.pid}/children").read_text().split()]
+    assert workers
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        answer = requests.get(through + "/", timeout=15)
+        took = time.monotonic() - started
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "60"
+    assert "in einer Minute noch einmal" in answer.text
+    assert 4.5 < took < 8, took
+    wait_until(lambda: page_within(through, 5.0), timeout=20, message="the site back")

@@ -29,3 +29,10 @@ class PasswordForm(FlaskForm):
 class ConfirmForm(FlaskForm):
     """A button that changes something: a form for its CSRF token."""
     submit = SubmitField(_l("Confirm"))
+
+
+class CodeForm(FlaskForm):
+    code = StringField(_l("Six-digit code from your authenticator app"), validators=[
+        InputRequired(_l("Please enter the code.")), Length(max=20)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+    submit = SubmitField(_l("Confirm"))

@@ -8,9 +8,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from locker_app.auth import bp
-from locker_app.auth.forms import ConfirmForm, LoginForm
+from locker_app.auth.forms import CodeForm, ConfirmForm, LoginForm
 from locker_app.extensions import db, login_manager
-from locker_app.models import StaffUser
+from locker_app.models import StaffUser, utcnow
 from locker_app.limits import client_address, login_limit
 from locker_app.security import safe_next
 from locker_app.services import staff_accounts
@@ -55,15 +55,58 @@ def login():
             status = 401
         else:
             session.clear()  # a fresh session: nothing from before the login carries over
-            session["staff_session"] = staff_accounts.start_session(
-                db.session, user, client_address(), request.user_agent.string)
-            login_user(user)
-            staff_accounts.audit(db.session, user, "login", detail={"address": client_address()})
-            db.session.commit()
-            return redirect(safe_next(request.args.get("next")) or url_for("staff.today"))
+            if user.totp_secret:  # the password was right; the code from the app comes next
+                session["second_factor"] = {"user": user.id, "at": utcnow().timestamp(),
+                                            "next": safe_next(request.args.get("next"))}
+                return redirect(url_for("auth.second_factor"))
+            return _logged_in(user, safe_next(request.args.get("next")))
     elif request.method == "POST":
         status = 422
     return render_template("auth/login.html", form=form), status
+
+
+# How long the code may take after the password was accepted.
+SECOND_FACTOR_SECONDS = 300
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@login_limit
+def second_factor():
+    """The second step of a login with a second factor: the code from the app. A wrong
+    code counts as a failed login (the same limits and pauses as a wrong password)."""
+    pending = session.get("second_factor") or {}
+    user = db.session.get(StaffUser, pending["user"]) if pending.get("user") else None
+    if user is None or not user.totp_secret or \
+            utcnow().timestamp() - pending.get("at", 0) > SECOND_FACTOR_SECONDS:
+        session.pop("second_factor", None)
+        flash(_("Please log in again."), "info")
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            staff_accounts.check_second_factor(db.session, user, form.code.data,
+                                               client_address(), config=current_app.config)
+        except DomainError as error:
+            db.session.rollback()
+            form.code.errors = [str(error)]
+            status = 401
+        else:
+            session.pop("second_factor", None)
+            return _logged_in(user, pending.get("next"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("auth/code.html", form=form), status
+
+
+def _logged_in(user: StaffUser, next_page: str | None):
+    """Both steps passed: a session on the server, the cookie naming it, the audit line."""
+    session["staff_session"] = staff_accounts.start_session(
+        db.session, user, client_address(), request.user_agent.string)
+    login_user(user)
+    staff_accounts.audit(db.session, user, "login", detail={"address": client_address()})
+    db.session.commit()
+    return redirect(next_page or url_for("staff.today"))
 
 
 @bp.post("/logout")

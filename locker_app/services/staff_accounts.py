@@ -81,19 +81,7 @@ def log_in(session: Session, username: str, password: str, address: str, *, conf
     now = now or utcnow()
     username = normalise_username(username)
     address = (address or "unknown")[:64]
-    minutes = config["LOGIN_FAILURE_WINDOW_MINUTES"]
-    since = now - timedelta(minutes=minutes)
-    pair, last = _failures(session, since, LoginAttempt.username == username,
-                           LoginAttempt.address == address)
-    by_address, _ = _failures(session, since, LoginAttempt.address == address)
-    if pair >= config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] \
-            or by_address >= config["LOGIN_MAX_FAILURES_PER_ADDRESS"]:
-        raise LoginRefused(_l("Too many failed attempts. Please wait %(minutes)d minutes, or "
-                              "ask an administrator to reset the password.", minutes=minutes))
-    wait = pause_after(pair) - (now - last).total_seconds() if last else 0
-    if wait > 0:
-        raise LoginRefused(_l("Please wait %(seconds)d seconds before the next try.",
-                              seconds=math.ceil(wait)))
+    _refuse_while_throttled(session, username, address, config, now)
     user = session.scalars(select(StaffUser).where(StaffUser.username == username)).first()
     valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     if not valid or user is None or not user.active:
@@ -109,6 +97,42 @@ def log_in(session: Session, username: str, password: str, address: str, *, conf
     user.last_login_at = now
     session.commit()
     return user
+
+
+def check_second_factor(session: Session, user: StaffUser, code: str | None, address: str,
+                        *, config, now: datetime | None = None) -> None:
+    """The code of a login's second step; LoginRefused when it is wrong, counted as a
+    failed login of the account from this address (the same limits and pauses)."""
+    from locker_app.services import two_factor
+    now = now or utcnow()
+    address = (address or "unknown")[:64]
+    _refuse_while_throttled(session, user.username, address, config, now)
+    if not two_factor.check_code(user, code, now):
+        session.add(LoginAttempt(username=user.username, address=address, at=now))
+        session.commit()
+        raise LoginRefused(_l("This code is not right, or was used already. Please enter the "
+                              "code your app shows now."))
+    session.execute(delete(LoginAttempt).where(LoginAttempt.username == user.username,
+                                               LoginAttempt.address == address))
+    session.commit()
+
+
+def _refuse_while_throttled(session: Session, username: str, address: str, config,
+                            now: datetime) -> None:
+    """LoginRefused while this address may not try this account (see ``log_in``)."""
+    minutes = config["LOGIN_FAILURE_WINDOW_MINUTES"]
+    since = now - timedelta(minutes=minutes)
+    pair, last = _failures(session, since, LoginAttempt.username == username,
+                           LoginAttempt.address == address)
+    by_address, _ = _failures(session, since, LoginAttempt.address == address)
+    if pair >= config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] \
+            or by_address >= config["LOGIN_MAX_FAILURES_PER_ADDRESS"]:
+        raise LoginRefused(_l("Too many failed attempts. Please wait %(minutes)d minutes, or "
+                              "ask an administrator to reset the password.", minutes=minutes))
+    wait = pause_after(pair) - (now - last).total_seconds() if last else 0
+    if wait > 0:
+        raise LoginRefused(_l("Please wait %(seconds)d seconds before the next try.",
+                              seconds=math.ceil(wait)))
 
 
 def forget_failures(session: Session, user: StaffUser) -> None:

@@ -11,10 +11,19 @@ bp = Blueprint("staff", __name__)
 admin_bp = Blueprint("admin", __name__)
 
 
+# What an administrator without the required second factor may still open.
+SECOND_FACTOR_SETUP = {"staff.two_factor_page", "staff.two_factor_on"}
+
+
 def _require_staff():
     """A login whose session the server still keeps (auth.routes.load_user); one that ended
-    for being idle too long is told so."""
+    for being idle too long is told so. With LOCKER_REQUIRE_2FA an administrator sets up a
+    second factor before anything else."""
     if current_user.is_authenticated:
+        if (current_app.config["REQUIRE_2FA"] and current_user.is_admin
+                and not current_user.totp_secret and request.endpoint not in SECOND_FACTOR_SETUP):
+            flash(_("Administrators need a second factor here. Please set it up now."), "info")
+            return redirect(url_for("staff.two_factor_page"))
         return None
     if g.get("staff_session_idle"):
         session.clear()
@@ -48,4 +57,4 @@ def _no_store(response):
 bp.after_request(_no_store)
 admin_bp.after_request(_no_store)
 
-from locker_app.staff import admin, cabinets, desk, reports, statistics  # noqa: E402,F401  (registers the views)
+from locker_app.staff import admin, cabinets, desk, own_account, reports, statistics  # noqa: E402,F401  (registers the views)

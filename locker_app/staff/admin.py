@@ -440,6 +440,21 @@ def account_password(user_id: int):
     return redirect(url_for("admin.account", user_id=user.id))
 
 
+@bp.post("/accounts/<int:user_id>/two-factor-off")
+def account_two_factor_off(user_id: int):
+    """A lost phone: the account logs in with its password alone until its owner sets a
+    second factor up again (at once, where LOCKER_REQUIRE_2FA asks it of administrators)."""
+    user = get_or_404(StaffUser, user_id)
+    if ConfirmForm().validate_on_submit() and user.totp_secret:
+        user.totp_secret = user.totp_last_step = None
+        staff_accounts.end_sessions(db.session, user)
+        audit("account_two_factor_off", user.username)
+        db.session.commit()
+        _saved(_("The second factor of %(name)s is off; the account is logged out everywhere.",
+                 name=user.username))
+    return redirect(url_for("admin.account", user_id=user.id))
+
+
 @bp.post("/accounts/<int:user_id>/logout")
 def account_logout(user_id: int):
     user = get_or_404(StaffUser, user_id)

@@ -10,7 +10,7 @@ from flask_login import current_user, login_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from locker_app.auth.forms import ConfirmForm, PasswordForm
+from locker_app.auth.forms import PasswordForm
 from locker_app.booking.routes import reservation_page_values
 from locker_app.extensions import db
 from locker_app.models import ControllerEvent, ItemType, Reservation, ReservationState, Site, utcnow
@@ -228,24 +228,3 @@ def change_password():
         status = 422
     return render_template("staff/form.html", form=form, title=_("Change password")), status
 
-
-@bp.get("/sessions")
-def sessions():
-    """One's own logins that the server keeps: where and since when, and a way to end them."""
-    return render_template(
-        "staff/sessions.html", title=_("Where you are logged in"), confirm=ConfirmForm(),
-        current=g.staff_session, to_local=to_local,
-        rows=staff_accounts.active_sessions(db.session, current_user,
-                                            current_app.config["STAFF_IDLE_MINUTES"]))
-
-
-@bp.post("/sessions/<int:session_id>/end")
-def end_session(session_id: int):
-    if ConfirmForm().validate_on_submit():
-        ended = staff_accounts.end_other_session(db.session, current_user, session_id,
-                                                 g.staff_session)
-        audit("session_ended", current_user.username, {"session": session_id})
-        db.session.commit()
-        flash(_("That session is ended.") if ended else _("That session had ended already."),
-              "info")
-    return redirect(url_for("staff.sessions"))

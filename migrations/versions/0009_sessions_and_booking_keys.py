@@ -1,6 +1,7 @@
 """staff sessions kept on the server: logout and the idle limit end a session at once; a
 booking's one-time key, so that a retried booking never books twice; the number of a
-controller's broker connection, so that a replayed presence message is not believed
+controller's broker connection, so that a replayed presence message is not believed; a
+staff account's optional second factor (TOTP)
 
 Revision ID: 0009
 Revises: 0008
@@ -40,9 +41,13 @@ def upgrade():
     op.create_index('uq_reservation_booking_key', 'reservation', ['booking_key'], unique=True)
     op.add_column('controller', sa.Column('presence_seq', sa.Integer(), nullable=False,
                                           server_default=sa.text('0')))
+    op.add_column('staff_user', sa.Column('totp_secret', sa.String(length=64), nullable=True))
+    op.add_column('staff_user', sa.Column('totp_last_step', sa.Integer(), nullable=True))
 
 
 def downgrade():
+    op.drop_column('staff_user', 'totp_last_step')
+    op.drop_column('staff_user', 'totp_secret')
     op.drop_column('controller', 'presence_seq')
     op.drop_index('uq_reservation_booking_key', table_name='reservation')
     op.drop_column('reservation', 'booking_key')  # SQLite drops it in place (3.35 and later)
