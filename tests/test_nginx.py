@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,15 +16,15 @@ from pathlib import Path
 import pytest
 import requests
 
+from bench import nginx_front
+from bench.nginx_front import free_port
 from tests.conftest import IN_CI, close_app, make_app, wait_until
-from tests.test_concurrency import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 def require_nginx() -> None:
-    if not os.path.exists(NGINX):
+    if not nginx_front.available():
         if IN_CI:
             pytest.fail("CI must run the nginx tests, but Debian's nginx is not installed "
                         "(scripts/ensure-test-services installs it as root)")
@@ -40,7 +39,7 @@ def site(tmp_path):
     app = make_app(tmp_path)
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     close_app(app)
-    port, front = free_port(), free_port()
+    port = free_port()
     env = {**os.environ, "LOCKER_DATABASE_URL": url, "LOCKER_SIGNING_KEY_DIR": str(tmp_path / "keys"),
            "LOCKER_WORKERS": "1", "LOCKER_THREADS": "2", "LOCKER_BIND": f"127.0.0.1:{port}",
            "LOCKER_SECRET_KEY": secrets.token_hex(32), "LOCKER_COOKIE_SECURE": "0",
@@ -49,32 +48,8 @@ def site(tmp_path):
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py",
                             "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
-    prefix = tmp_path / "nginx"
-    prefix.mkdir()
-    (prefix / "nginx.conf").write_text(f"""
-{"user root;" if os.geteuid() == 0 else ""}
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    upstream locker {{ server 127.0.0.1:{port}; keepalive 8; }}
-    server {{
-        listen 127.0.0.1:{front};
-        include {ROOT / "config" / "nginx" / "locker-proxy.conf"};
-    }}
-}}
-""")
-    proxy = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    direct, through = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{front}"
+    proxy, through = nginx_front.start(tmp_path / "nginx", [port])
+    direct = f"http://127.0.0.1:{port}"
 
     def up(base, process):
         assert process.poll() is None, process.stdout.read()

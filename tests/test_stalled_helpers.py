@@ -2,7 +2,8 @@
 stopped host or a full network queue does), every visitor gets an answer within seconds.
 
 The stalled helpers here are real sockets: a listener that accepts and never answers, and a
-TCP relay in front of PostgreSQL that can be told to stop passing bytes on."""
+TCP relay in front of PostgreSQL that can be told to stop passing bytes on
+(bench/fault_proxy.py)."""
 from __future__ import annotations
 
 import socket
@@ -107,64 +108,6 @@ def test_a_stalled_redis_answers_nobody_late_and_the_limits_still_count(tmp_path
         close_app(app)
 
 
-class StallingRelay:
-    """A TCP relay to ``target`` that can be told to stall: connections made while it
-    stalls are taken and never passed on (a database host that stopped answering)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.stalled = threading.Event()
-        self._stop = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.05)
-        self.port = self.listener.getsockname()[1]
-        self.sockets: list[socket.socket] = []
-        self.threads = [threading.Thread(target=self._accept, name="relay", daemon=True)]
-        self.threads[0].start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                continue
-            self.sockets.append(client)
-            if self.stalled.is_set():
-                continue  # held, never answered
-            upstream = socket.create_connection(self.target, timeout=5)
-            self.sockets.append(upstream)
-            for source, sink in ((client, upstream), (upstream, client)):
-                thread = threading.Thread(target=self._pipe, args=(source, sink),
-                                          name="relay-pipe", daemon=True)
-                self.threads.append(thread)
-                thread.start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        source.settimeout(0.05)
-        while not self._stop.is_set():
-            try:
-                data = source.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not data:
-                sink.close()
-                return
-            try:
-                sink.sendall(data)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self._stop.set()
-        for thread in self.threads:
-            thread.join(2)
-        for sock in self.sockets:
-            sock.close()
-        self.listener.close()
-
-
 def booking_body(days: int = 1) -> dict:
     start, end = api_window(days)
     return {"site": "stadtpark", "item_type": "rollator", "start": start, "end": end,
@@ -260,14 +203,15 @@ def test_a_postgresql_server_that_stops_answering_is_answered_try_again(tmp_path
     from sqlalchemy import make_url
 
     from tests.conftest import PG_URL
+    from bench.fault_proxy import FaultProxy
     url = make_url(PG_URL)
-    relay = StallingRelay((url.host, url.port or 5432))
+    relay = FaultProxy((url.host, url.port or 5432))
     try:
         app = postgres_app(tmp_path, url.set(host="127.0.0.1", port=relay.port)
                            .render_as_string(hide_password=False))
         client = app.test_client()
         assert client.get("/s/stadtpark/").status_code == 200  # through the relay
-        relay.stalled.set()
+        relay.stall()
         with app.app_context():
             from locker_app.extensions import db
             db.engine.dispose()  # the host is gone; new connections are tried
