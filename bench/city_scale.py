@@ -77,8 +77,8 @@ def prepare(folder: Path, count: int, postgres: bool, say) -> str:
 class Server:
     """gunicorn with the project's settings, serving bench.city_wsgi."""
 
-    def __init__(self, url: str, folder: Path, **extra_env: str):
-        self.port = _free_port()
+    def __init__(self, url: str, folder: Path, port: int | None = None, **extra_env: str):
+        self.port = port or _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, **extra_env, "LOCKER_DATABASE_URL": url,
                "LOCKER_SECRET_KEY": secrets.token_hex(32),
@@ -87,7 +87,7 @@ class Server:
                # Behind a reverse proxy, as deployed: Bookings sends each visitor's own
                # address in X-Forwarded-For, so the limits per address stay as configured.
                "LOCKER_PROXY_COUNT": "1"}
-        with open(folder / f"gunicorn-{self.port}.log", "w") as log:
+        with open(folder / f"gunicorn-{self.port}.log", "a") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
                  "bench.city_wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)

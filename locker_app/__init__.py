@@ -183,7 +183,13 @@ def _keep_prepared_statements(app: Flask, engine) -> None:
         except SQLAlchemyError:
             return  # a database error ended it (an error page answered): closing rolls back
         if not wrote:
-            session.commit()
+            try:
+                session.commit()
+            except SQLAlchemyError as lost:
+                # The answer is made and nothing was written: a connection lost now must
+                # not turn it into an error page (closing the session rolls back).
+                logging.getLogger(__name__).warning("closing a request that only read: %s",
+                                                    lost)
 
 
 def _bound_database_waits(app: Flask) -> None:

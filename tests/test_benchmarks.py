@@ -83,3 +83,28 @@ def test_many_cabinets_bench_runs_and_reports():
     figures = measure(controllers=20, seconds=4, long_poll=False, spread=1)
     assert figures["broker_samples"] > 10 and figures["alone_p95"] > 0
     assert "on the broker" in report(figures)
+
+
+def test_the_fault_bench_short_run_meets_its_goal(capsys):
+    """bench.faults --short: two gunicorn instances behind nginx on a PostgreSQL database of
+    its own, its own Redis and broker; Redis stalls, the database stalls and is cut, a web
+    instance is killed, while visitors book and controllers deliver events."""
+    import shutil
+
+    import pytest
+
+    from bench import faults, nginx_front
+    from tests.conftest import IN_CI, require_postgres
+    require_postgres()
+    missing = [name for name in ("redis-server", "mosquitto") if not shutil.which(name)]
+    if not nginx_front.available():
+        missing.append("nginx")
+    if missing:
+        if IN_CI:
+            pytest.fail(f"CI must run the fault bench, but {', '.join(missing)} is missing")
+        pytest.skip(f"the fault bench needs {', '.join(missing)}")
+    figures = faults.measure(seconds=3.0, bookers=4, short=True)
+    print(faults.report(figures))
+    assert figures["requests"] > 100 and figures["booked"] > 10 and figures["events"] > 5
+    assert figures["answers_503"] > 0  # the faults happened, and were answered so
+    assert faults.met(figures), faults.report(figures)

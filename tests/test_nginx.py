@@ -128,7 +128,7 @@ def test_a_booking_through_nginx_and_the_address_the_limits_see(site):
 
 def test_a_web_host_that_hangs_is_answered_try_again_within_seconds(site):
     """A web host whose database stalled under it gives no answer: nginx answers "try
-    again in a minute" after 5 s, never a blank wait."""
+    again in a minute" after 4 s, never a blank wait."""
     import signal
     _direct, through, web = site
     workers = [int(pid) for pid in
@@ -145,5 +145,5 @@ def test_a_web_host_that_hangs_is_answered_try_again_within_seconds(site):
             os.kill(pid, signal.SIGCONT)
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "60"
     assert "in einer Minute noch einmal" in answer.text
-    assert 4.5 < took < 8, took
+    assert 3.5 < took < 5, took
     wait_until(lambda: page_within(through, 5.0), timeout=20, message="the site back")

@@ -248,3 +248,36 @@ def test_a_stalled_mail_server_costs_one_wait_per_run_and_loses_nothing(app, sil
         assert [mail.attempts for mail in mails] == [1, 0, 0]
         assert "timed out" in mails[0].last_error
         assert all(mail.sent_at is None for mail in mails)
+
+
+def test_a_connection_lost_as_a_request_that_only_read_ends_keeps_its_answer(tmp_path):
+    """The bench of faults found it: a request's last COMMIT (sent when it only read, to
+    keep PostgreSQL's prepared statements) failed on a cut connection after the answer was
+    made, and gunicorn answered 500 instead; a booking written through the pipeline was
+    such a request, so a stored booking was answered as failed."""
+    from sqlalchemy import event, make_url
+
+    from bench.fault_proxy import FaultProxy
+    from tests.conftest import PG_URL
+    url = make_url(PG_URL)
+    relay = FaultProxy((url.host, url.port or 5432))
+    try:
+        app = postgres_app(tmp_path, url.set(host="127.0.0.1", port=relay.port)
+                           .render_as_string(hide_password=False))
+        with app.app_context():
+            from locker_app.extensions import db
+            engine = db.engine
+        cut = []
+        event.listen(engine, "commit", lambda conn: cut and relay.cut())
+        client = app.test_client()
+        assert client.get("/s/stadtpark/").status_code == 200
+        cut.append(True)
+        page = client.get("/s/stadtpark/")
+        assert page.status_code == 200 and "<h1" in page.get_data(as_text=True)
+        cut.clear()
+        relay.heal()
+        booked = client.post("/api/v1/reservations", json=booking_body())
+        assert booked.status_code == 201
+        close_app(app)
+    finally:
+        relay.close()
