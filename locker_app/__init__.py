@@ -74,6 +74,8 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     from locker_app.errors import register_error_pages
     from locker_app.cli import register_cli, register_rule_commands
 
+    from locker_app.health import bp as health_bp
+    app.register_blueprint(health_bp)
     app.register_blueprint(booking_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     from locker_app.api.public import register_openapi

@@ -151,36 +151,6 @@ def test_the_count_lives_in_redis_and_outlives_a_web_process(tmp_path):
     close_app(memory)
 
 
-def test_memory_counters_start_a_sweeping_thread_at_most_once_a_second(app, monkeypatch):
-    # The stock memory storage started a timer thread for nearly every hit (0.14 to 0.3 ms
-    # of a booking's 2.2 ms of processor time).
-    from limits import parse, strategies
-    from limits.storage import memory, storage_from_string
-
-    from locker_app.limits import SweptMemoryStorage, limiter
-    assert isinstance(limiter._storage, SweptMemoryStorage)  # what the app counts with
-    started = []
-
-    class CountedTimer(memory.threading.Timer):
-        def start(self):
-            started.append(self)
-            super().start()
-    monkeypatch.setattr(memory.threading, "Timer", CountedTimer)
-    storage = storage_from_string("memory://")
-    storage.timer.join()  # the one every memory storage starts when made
-    started.clear()
-    now = [0.0]
-    storage.clock = lambda: now[0]
-    limit, counter = parse("1000 per hour"), strategies.FixedWindowRateLimiter(storage)
-    for _ in range(100):  # a hit every 20 ms for 2 s, each after the last sweep has ended
-        now[0] += 0.02
-        assert counter.hit(limit, "someone")
-        if started:
-            started[-1].join()
-    assert len(started) == 2
-    assert counter.get_window_stats(limit, "someone").remaining == 900
-
-
 def test_booking_limits_count_in_memory_while_redis_is_unreachable(tmp_path):
     """Redis gone (nothing listens on its port): bookings go on and are counted in the
     process's memory, said once in the log, not refused for everyone nor let through
