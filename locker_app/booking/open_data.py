@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date, timedelta
+from datetime import date
 
 from flask import Response, current_app, request
 from flask_babel import gettext as _
