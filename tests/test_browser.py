@@ -133,3 +133,28 @@ def test_emulated_locker_page_works_with_the_keyboard(browser):
         page_server.stop()
         board.stop()
         scanner.close()
+
+
+def test_buttons_that_need_javascript_stay_hidden_without_it(browser, live_server, app):
+    """On main "Nummer kopieren" and "Drucken" showed without JavaScript and did nothing: the
+    button's display rule beat the hidden attribute (issue 32)."""
+    from tests.test_end_to_end import book
+    url = book(live_server, "rollator", minutes_from_now=60)
+    for scripts in (False, True):
+        context = browser.new_context(java_script_enabled=scripts, locale="de-DE")
+        page = context.new_page()
+        page.goto(url)
+        assert page.get_by_role("button", name="Nummer kopieren").is_visible() is scripts
+        page.goto(url + "/ticket")
+        assert page.get_by_role("button", name="Drucken").is_visible() is scripts
+        context.close()
+
+
+def test_the_check_step_offers_to_change_each_answer(live_server, phone):
+    """"Wechsel" (a change of money or of players) is not what the button does: "Ändern"."""
+    phone.goto(live_server + "/s/stadtpark/reserve/rollator")
+    phone.get_by_label("Ihr Name oder ein Spitzname").fill("Erika")
+    with phone.expect_navigation():
+        phone.get_by_role("button", name="Weiter").click()
+    assert phone.get_by_role("button", name="Ändern Abholung").is_visible()
+    assert "Wechsel" not in phone.content()
