@@ -26,11 +26,12 @@ import statistics as stats
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.city_scale import ROOT, Server
+from bench import record
+from bench.city_scale import Server
 from bench.statistics import build_app
 
 TOMORROW = date.today() + timedelta(days=1)
@@ -205,11 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         print(lines[-1])
     text = "\n".join(lines)
     if args.record:
-        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as handle:
-            handle.write(f"\n## Booking rush, {datetime.now():%Y-%m-%d %H:%M}\n\n"
-                         f"`python -m bench.booking_rush --attempts {args.attempts} --items {args.items}"
-                         f"{f' --runs {args.runs}' if args.runs > 1 else ''}"
-                         f"{' --sqlite' if args.sqlite else ''} --record`\n\n```\n{text}\n```\n")
+        record("Booking rush", f"python -m bench.booking_rush --attempts {args.attempts} "
+               f"--items {args.items}{f' --runs {args.runs}' if args.runs > 1 else ''}"
+               f"{' --sqlite' if args.sqlite else ''} --record", text)
     return 0
 
 

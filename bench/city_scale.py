@@ -35,6 +35,7 @@ from pathlib import Path
 
 import requests
 
+from bench import record
 from bench.statistics import build_app, fill
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -335,10 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     text = report(rows)
     print("\n" + text)
     if args.record:
-        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as handle:
-            handle.write(f"\n## City scale, {datetime.now():%Y-%m-%d %H:%M}\n\n"
-                         f"`python -m bench.city_scale --sizes {args.sizes} --database {args.database}"
-                         f" --record`\n\n```\n{text}\n```\n")
+        record("City scale", f"python -m bench.city_scale --sizes {args.sizes} "
+               f"--database {args.database} --record", text)
     return 0
 
 

@@ -31,10 +31,9 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 
-from bench import nginx_front
+from bench import record, nginx_front
 from bench.city_scale import ROOT, Server
 from bench.fault_load import TOKEN, Tally, booker, controller, viewer
 from bench.fault_proxy import FaultProxy
@@ -311,10 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     text = report(figures)
     print(text)
     if args.record:
-        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as handle:
-            handle.write(f"\n## Faults, {datetime.now():%Y-%m-%d %H:%M}\n\n"
-                         f"`python -m bench.faults --seconds {seconds:g} --bookers {args.bookers}"
-                         f"{' --short' if args.short else ''} --record`\n\n```\n{text}\n```\n")
+        record("Faults", f"python -m bench.faults --seconds {seconds:g} --bookers {args.bookers}"
+               f"{' --short' if args.short else ''} --record", text)
     return 0 if met(figures) else 1
 
 

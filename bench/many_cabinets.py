@@ -26,12 +26,12 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import requests
 
-from bench.city_scale import ROOT, Server
+from bench import record
+from bench.city_scale import Server
 from bench.statistics import build_app
 
 BROKER = "mqtt://127.0.0.1:1883"
@@ -237,11 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     text = report(measure(args.controllers, args.seconds, args.postgres, not args.no_long_poll))
     print(text)
     if args.record:
-        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as handle:
-            handle.write(f"\n## Many cabinets, {datetime.now():%Y-%m-%d %H:%M}\n\n"
-                         f"`python -m bench.many_cabinets --controllers {args.controllers} "
-                         f"--seconds {args.seconds:g}{' --postgres' if args.postgres else ''} --record`"
-                         f"\n\n```\n{text}\n```\n")
+        record("Many cabinets", f"python -m bench.many_cabinets --controllers {args.controllers} "
+               f"--seconds {args.seconds:g}{' --postgres' if args.postgres else ''} --record", text)
     return 0
 
 

@@ -19,6 +19,8 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from bench import record
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -179,10 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     text = report(measure(args.reservations, args.postgres))
     print(text)
     if args.record:
-        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as handle:
-            handle.write(f"\n## Statistics, {datetime.now():%Y-%m-%d %H:%M}\n\n"
-                         f"`python -m bench.statistics --reservations {args.reservations}"
-                         f"{' --postgres' if args.postgres else ''} --record`\n\n```\n{text}\n```\n")
+        record("Statistics", f"python -m bench.statistics --reservations {args.reservations}"
+               f"{' --postgres' if args.postgres else ''} --record", text)
     return 0
 
 
