@@ -13,7 +13,8 @@ from sqlalchemy import event, make_url
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
 from locker_app.config import Config
-from locker_app.extensions import babel, csrf, db, login_manager, migrate
+from locker_app.extensions import (babel, csrf, database_wait_seconds, db, login_manager,
+                                   migrate)
 
 
 def select_locale() -> Locale:
@@ -50,10 +51,9 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     _bound_database_waits(app)
     db.init_app(app)
     with app.app_context():
-        _tune_sqlite(db.engine, app.config["DATABASE_TIMEOUT_SECONDS"])
+        _tune_sqlite(db.engine)
         if db.engine.dialect.name == "postgresql":
             _bound_request_statements(db.engine, app.config["DATABASE_TIMEOUT_SECONDS"])
-        if db.engine.dialect.name == "postgresql":
             from locker_app.input_guard import guard_postgresql
             guard_postgresql(db.engine)
             _keep_prepared_statements(app, db.engine)
@@ -231,7 +231,7 @@ def _bound_request_statements(engine, seconds: float) -> None:
                 f"-c lock_timeout={milliseconds}"]))
 
 
-def _tune_sqlite(engine, request_seconds: float) -> None:
+def _tune_sqlite(engine) -> None:
     """SQLite as a server's database: WAL so readers do not wait for the writer, a busy
     timeout so writers queue instead of failing (in a visitor's request no longer than
     DATABASE_TIMEOUT_SECONDS, in jobs and commands half a minute), and foreign keys
@@ -247,7 +247,7 @@ def _tune_sqlite(engine, request_seconds: float) -> None:
 
     @event.listens_for(engine, "checkout")
     def on_checkout(dbapi_connection, _record, _proxy):  # in-process: costs no round trip
-        busy = int(request_seconds * 1000) if has_request_context() else 30000
+        busy = int(database_wait_seconds() * 1000)
         dbapi_connection.execute(f"PRAGMA busy_timeout = {busy}")
 
 

@@ -26,6 +26,17 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def error_response(message: str, json_code: str, status: int, field: str | None = None):
+    """A refusal in words: the API's error object under /api/, else the error page."""
+    if _wants_json():
+        response = jsonify(error=message, code=json_code, field=field)
+    else:
+        response = current_app.make_response(
+            render_template("error.html", message=message, code=status))
+    response.status_code = status
+    return response
+
+
 def register_error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def form_expired(error: CSRFError):
@@ -62,9 +73,7 @@ def register_error_pages(app: Flask) -> None:
     def refused_input(error: DomainError):
         """A refusal that no view caught (a day in a page's address that cannot be read,
         say): a 400 with its sentence."""
-        if _wants_json():
-            return jsonify(error=str(error), code="invalid", field=error.field), 400
-        return render_template("error.html", message=str(error), code=400), 400
+        return error_response(str(error), "invalid", 400, error.field)
 
     @app.errorhandler(DatabaseBusy)
     @app.errorhandler(OperationalError)
@@ -76,13 +85,9 @@ def register_error_pages(app: Flask) -> None:
         request's transaction is rolled back when its session closes."""
         logger.error("database unavailable on %s %s: %s", request.method, request.path,
                      getattr(error, "orig", None) or error)
-        message = _("That is not possible right now. Please try again in a minute.")
-        if _wants_json():
-            response = jsonify(error=message, code="unavailable", field=None)
-        else:
-            response = current_app.make_response(
-                render_template("error.html", message=message, code=503))
-        response.status_code = 503
+        response = error_response(
+            _("That is not possible right now. Please try again in a minute."),
+            "unavailable", 503)
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 

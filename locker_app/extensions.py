@@ -1,4 +1,5 @@
 """Extensions live at module level and are bound to an app in ``create_app``."""
+from flask import current_app, has_request_context
 from flask_babel import Babel, lazy_gettext as _l
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -29,3 +30,15 @@ login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = _l("Please log in to see this page.")
 login_manager.login_message_category = "info"
+
+
+# How long a scheduled job or a flask command waits for the database (a lock, SQLite's
+# write turn); a visitor's request waits DATABASE_TIMEOUT_SECONDS.
+JOB_DATABASE_WAIT_SECONDS = 30.0
+
+
+def database_wait_seconds() -> float:
+    """How long the work under way may wait for the database."""
+    if has_request_context():
+        return current_app.config["DATABASE_TIMEOUT_SECONDS"]
+    return JOB_DATABASE_WAIT_SECONDS

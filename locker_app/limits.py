@@ -12,7 +12,7 @@ import math
 import time
 from functools import lru_cache, wraps
 
-from flask import Flask, after_this_request, current_app, jsonify, render_template, request
+from flask import Flask, after_this_request, current_app, request
 from flask_babel import gettext as _
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
@@ -20,6 +20,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
+from locker_app.errors import error_response
 from locker_app.input_guard import BadInput, once_per_request, parse_json_body
 
 
@@ -220,12 +221,5 @@ def register_limits(app: Flask) -> None:
 
 
 def _too_many():
-    message = _("Too many attempts in a short time. Please wait a little and try again. "
-                "If you need help now, please call us.")
-    if request.path.startswith("/api/"):
-        response = jsonify(error=message, code="rate_limited", field=None)
-    else:
-        response = current_app.make_response(render_template("error.html", message=message,
-                                                              code=429))
-    response.status_code = 429
-    return response
+    return error_response(_("Too many attempts in a short time. Please wait a little and try "
+                            "again. If you need help now, please call us."), "rate_limited", 429)

@@ -104,13 +104,13 @@ def reserve(slug: str, type_code: str):
             if checking:
                 booking.check_booking(db.session, **values)
             else:
-                reservation, replayed = booking_keys.book_once(
-                    db.session, _booking_key(form), **values)
+                key = _booking_key(form)
+                reservation, replayed = booking_keys.book_once(db.session, key, **values)
         except booking_keys.KeyReused:
             # Back in the browser and sent again with other answers: the booking made with
             # this form stands; a new booking starts from a new form.
             db.session.rollback()
-            earlier = booking.booked_with_key(db.session, _booking_key(form))
+            earlier = booking.booked_with_key(db.session, key)
             flash(_("You already reserved with this form. Here is that reservation; for "
                     "another one, please start again from the site's page."), "info")
             return redirect(url_for("booking.reservation", token=earlier.code))
@@ -143,11 +143,10 @@ def reserve(slug: str, type_code: str):
 def _booking_key(form: ReservationForm) -> str:
     """The form's one-time key as stored; a form without a readable one (sent by a script)
     gets one of its own, so a booking whose answer was lost is still found."""
-    try:
-        return booking_keys.stored_form(form.booking_key.data) or \
-            booking_keys.stored_form(booking_keys.new_key())
-    except DomainError:
-        return booking_keys.stored_form(booking_keys.new_key())
+    raw = form.booking_key.data
+    if not (raw and booking_keys.KEY.fullmatch(raw)):
+        raw = booking_keys.new_key()
+    return booking_keys.stored_form(raw)
 
 
 def _form_page(site: Site, item_type: ItemType, form: ReservationForm, *, focus: str | None = None,

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import psycopg
-from flask import current_app, has_request_context
 from flask_babel import get_locale, lazy_gettext as _l
 from sqlalchemy import (Boolean, Date, DateTime, Integer, String, and_, bindparam, case, cast,
                         exists, func, literal, null, or_, select, text, true, union_all)
@@ -24,6 +23,7 @@ from sqlalchemy.orm import (Session, aliased, contains_eager, make_transient_to_
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 import signed_code
+from locker_app.extensions import database_wait_seconds
 from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType, OpeningHours,
                                OutgoingMail, Reservation, ReservationEvent, ReservationState,
                                Site, SpecialDay, active_by_key, active_reservation,
@@ -493,14 +493,6 @@ def _wait_for_lock(handle: int, seconds: float) -> None:
                 raise DatabaseBusy("the booking turn was not free within "
                                    f"{seconds:g} s") from None
             time.sleep(0.001)
-
-
-def database_wait_seconds() -> float:
-    """How long this work may wait for the database: a visitor's request the site's
-    setting, anything else (jobs, commands) half a minute."""
-    if has_request_context():
-        return current_app.config["DATABASE_TIMEOUT_SECONDS"]
-    return 30.0
 
 
 _LOCK_AND_NUMBER = text("SELECT pg_advisory_xact_lock(:site, :kind), "

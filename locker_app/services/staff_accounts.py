@@ -74,9 +74,9 @@ def log_in(session: Session, username: str, password: str, address: str, *, conf
 
     Failures are counted per account and address together: while there are
     LOGIN_MAX_FAILURES_PER_ACCOUNT of them within the window, that address may not try
-    that account, and before that each try waits a growing pause (``pause_after``). So guessing one account from one address
-    is as slow as ever, while a stranger's failures never lock the account's owner out at
-    another address. An address that fails LOGIN_MAX_FAILURES_PER_ADDRESS times on any
+    that account, and before that each try waits a growing pause (``pause_after``). So
+    guessing one account from one address is as slow as ever, while a stranger's failures
+    never lock the account's owner out at another address. An address that fails LOGIN_MAX_FAILURES_PER_ADDRESS times on any
     accounts is refused altogether for the window."""
     now = now or utcnow()
     username = normalise_username(username)
@@ -85,15 +85,11 @@ def log_in(session: Session, username: str, password: str, address: str, *, conf
     user = session.scalars(select(StaffUser).where(StaffUser.username == username)).first()
     valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     if not valid or user is None or not user.active:
-        session.add(LoginAttempt(username=username, address=address, at=now))
-        # Old failures count for nothing any more.
-        session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=1)))
-        session.commit()
+        _count_failure(session, username, address, now)
         if valid and user is not None and not user.active:
             raise LoginRefused(_l("This account is disabled. Please ask an administrator."))
         raise LoginRefused(_l("User name or password is not right."))
-    session.execute(delete(LoginAttempt).where(LoginAttempt.username == username,
-                                               LoginAttempt.address == address))
+    _forget_failures_of(session, username, address)
     user.last_login_at = now
     session.commit()
     return user
@@ -108,12 +104,10 @@ def check_second_factor(session: Session, user: StaffUser, code: str | None, add
     address = (address or "unknown")[:64]
     _refuse_while_throttled(session, user.username, address, config, now)
     if not two_factor.check_code(user, code, now):
-        session.add(LoginAttempt(username=user.username, address=address, at=now))
-        session.commit()
+        _count_failure(session, user.username, address, now)
         raise LoginRefused(_l("This code is not right, or was used already. Please enter the "
                               "code your app shows now."))
-    session.execute(delete(LoginAttempt).where(LoginAttempt.username == user.username,
-                                               LoginAttempt.address == address))
+    _forget_failures_of(session, user.username, address)
     session.commit()
 
 
@@ -133,6 +127,20 @@ def _refuse_while_throttled(session: Session, username: str, address: str, confi
     if wait > 0:
         raise LoginRefused(_l("Please wait %(seconds)d seconds before the next try.",
                               seconds=math.ceil(wait)))
+
+
+def _count_failure(session: Session, username: str, address: str, now: datetime) -> None:
+    """A wrong password or code, committed at once (it counts even if the caller rolls
+    back); failures older than a day are dropped on the way."""
+    session.add(LoginAttempt(username=username, address=address, at=now))
+    session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=1)))
+    session.commit()
+
+
+def _forget_failures_of(session: Session, username: str, address: str) -> None:
+    """Logged in from this address: its failures for the account count no more."""
+    session.execute(delete(LoginAttempt).where(LoginAttempt.username == username,
+                                               LoginAttempt.address == address))
 
 
 def forget_failures(session: Session, user: StaffUser) -> None:
