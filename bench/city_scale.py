@@ -16,7 +16,7 @@ endpoint (medians):
 
 Goals (issue 11): pages and availability <= 3x the bare endpoint at 1M, growing <= 1.2x from
 10k to 1M; booking throughput >= 1/4 of the bare endpoint's; a first sync at 1M <= 2 s.
-PostgreSQL uses LOCKER_TEST_POSTGRES_URL's server and empties its schema.
+PostgreSQL: a database of its own on LOCKER_BENCH_POSTGRES_URL's server, dropped at the end.
 """
 from __future__ import annotations
 
@@ -78,7 +78,9 @@ def prepare(folder: Path, count: int, postgres: bool, say) -> str:
 class Server:
     """gunicorn with the project's settings, serving bench.city_wsgi."""
 
-    def __init__(self, url: str, folder: Path, port: int | None = None, **extra_env: str):
+    def __init__(self, url: str, folder: Path, port: int | None = None, code: Path = ROOT,
+                 **extra_env: str):
+        """``code``: the checkout to serve (this one, or another to compare)."""
         self.port = port or _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, **extra_env, "LOCKER_DATABASE_URL": url,
@@ -90,8 +92,8 @@ class Server:
                "LOCKER_PROXY_COUNT": "1"}
         with open(folder / f"gunicorn-{self.port}.log", "a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
-                 "bench.city_wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+                [sys.executable, "-m", "gunicorn", "-c", str(code / "config" / "gunicorn.conf.py"),
+                 "bench.city_wsgi:app"], cwd=code, env={**env, "PYTHONPATH": str(code)}, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

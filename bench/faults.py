@@ -30,16 +30,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
-from bench import record, nginx_front
+from bench import create_database as create_own_database, drop_database, nginx_front, record
 from bench.city_scale import ROOT, Server
 from bench.fault_load import TOKEN, Tally, booker, controller, viewer
 from bench.fault_proxy import FaultProxy
 
-ADMIN_URL = os.environ.get("LOCKER_BENCH_POSTGRES_URL",
-                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ANSWER_WITHIN = 5.0
 
 
@@ -91,20 +88,14 @@ def _wait_for_port(port: int, what: str, seconds: float = 20) -> None:
 
 def create_database(folder: Path) -> tuple[str, str]:
     """A database of this bench's own, migrated and seeded; (its URL, its name)."""
-    import psycopg
     from flask_migrate import upgrade
-    from sqlalchemy import make_url
 
     from locker_app import create_app
     from locker_app.config import TestConfig
     from locker_app.demo_data import seed
     from locker_app.extensions import db
     from locker_app.services import signing
-    name = f"locker_faults_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(ADMIN_URL.replace("+psycopg", ""), autocommit=True,
-                         connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url, name = create_own_database("locker_faults")
     app = create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": url,
                                   "SIGNING_KEY_DIR": str(folder / "keys")})
     with app.app_context():
@@ -114,15 +105,6 @@ def create_database(folder: Path) -> tuple[str, str]:
         db.session.remove()
         db.engine.dispose()
     return url, name
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-    with psycopg.connect(ADMIN_URL.replace("+psycopg", ""), autocommit=True,
-                         connect_timeout=5) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE datname = %s", (name,))
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 # The run ----------------------------------------------------------------------------------

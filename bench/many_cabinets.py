@@ -13,8 +13,8 @@ remote commands either
   eight; a process now holds two and turns the others away for 5 s).
 
 Goal: with 200 controllers on the broker, the page's p95 at most 1.5 times its p95 without
-them. SQLite in a temporary folder; ``--postgres`` uses LOCKER_TEST_POSTGRES_URL's server
-and empties its schema.
+them. SQLite in a temporary folder; ``--postgres`` a database of its own
+on LOCKER_BENCH_POSTGRES_URL's server, dropped at the end.
 """
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def book_now(app) -> tuple[str, int]:
     """A reservation from now: its code and its compartment's number."""
     from locker_app.extensions import db
     from locker_app.models import ItemType, Site
-    from locker_app.services.reservations import create_reservation
+    from locker_app.services.booking import create_reservation
     now = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
     with app.test_request_context():
         reservation = create_reservation(

@@ -221,7 +221,7 @@ class SerialSoak:
     def _book(self, visitor: Visitor) -> bool:
         from locker_app.extensions import db
         from locker_app.models import ItemType, Reservation, Site
-        from locker_app.services.reservations import create_reservation
+        from locker_app.services.booking import create_reservation
         now = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
         with self.app.test_request_context():
             if visitor.reservation_id is not None:

@@ -5,8 +5,8 @@ the statistics page for a year timed next to a bare endpoint of the same app.
     python -m bench.statistics [--reservations 1000000] [--record]
 
 Goal: the year's statistics page answers in under a second at 1M past reservations.
-SQLite in a temporary folder; ``--postgres`` uses LOCKER_TEST_POSTGRES_URL's server (the
-schema is emptied).
+SQLite in a temporary folder; ``--postgres`` a database of its own on
+LOCKER_BENCH_POSTGRES_URL's server, dropped at the end.
 """
 from __future__ import annotations
 
@@ -19,14 +19,12 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from bench import record
+from bench import create_database, record
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_app(folder: Path, postgres: bool):
-    import os
-
     from flask_migrate import upgrade
 
     from locker_app import create_app
@@ -34,13 +32,8 @@ def build_app(folder: Path, postgres: bool):
     from locker_app.demo_data import seed
     from locker_app.extensions import db
     url = f"sqlite:///{folder / 'bench.sqlite'}"
-    if postgres:
-        import psycopg
-        url = os.environ.get("LOCKER_TEST_POSTGRES_URL",
-                             "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-        with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
-            conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
-            conn.execute("CREATE SCHEMA public")
+    if postgres:  # a database of the bench's own, dropped when it ends
+        url, _ = create_database()
     # (Rate limits stay on: the limiter is one object per process, and the few requests
     # timed here are far below every limit.)
     app = create_app(TestConfig, {"SQLALCHEMY_DATABASE_URI": url,

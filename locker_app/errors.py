@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from locker_app.services.errors import DatabaseBusy, DomainError
+from locker_app.services.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,6 @@ def register_error_pages(app: Flask) -> None:
         say): a 400 with its sentence."""
         return error_response(str(error), "invalid", 400, error.field)
 
-    @app.errorhandler(DatabaseBusy)
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
     @app.errorhandler(psycopg.OperationalError)

@@ -1,7 +1,7 @@
 """Rate limits shared by every web process (Redis in production, memory for the demo):
 generous per client address, strict per person (the e-mail address folded as one person).
 Together with the per-person and per-address rules on active reservations
-(services/reservations.py), one client cannot book out the park, while a care home or the
+(services/booking.py), one client cannot book out the park, while a care home or the
 town hall's public Wi-Fi, many people behind one address, still can book."""
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def submitted_email() -> str | None:
 
 
 def _submitted_email() -> str | None:
-    from locker_app.services.reservations import person_key
+    from locker_app.services.booking import person_key
     if request.mimetype == "application/json":
         try:
             payload = parse_json_body()

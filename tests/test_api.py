@@ -6,7 +6,7 @@ from freezegun import freeze_time
 
 from locker_app.extensions import db
 from locker_app.models import ControllerEvent, Reservation
-from locker_app.services import reservations
+from locker_app.services import booking
 from tests.conftest import DEMO_TOKEN
 
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
@@ -17,7 +17,7 @@ def _book(app, start=datetime(2030, 5, 1, 8), end=datetime(2030, 5, 1, 10)):
     with app.app_context():
         site = db.session.scalars(db.select(Site)).one()
         kind = db.session.scalars(db.select(ItemType).where(ItemType.code == "rollator")).one()
-        r = reservations.create_reservation(db.session, site=site, item_type=kind, start=start,
+        r = booking.create_reservation(db.session, site=site, item_type=kind, start=start,
                                             end=end, name="Erika", email=None,
                                             now=datetime(2030, 5, 1, 7))
         return r.id

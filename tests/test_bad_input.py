@@ -142,10 +142,10 @@ def test_nul_in_a_staff_form_is_a_clear_400_on_postgresql(tmp_path):
 def _book_for_events(app):
     from datetime import timedelta
     from locker_app.models import ItemType, Site, utcnow
-    from locker_app.services import reservations
+    from locker_app.services import booking
     with app.test_request_context():
         start = (utcnow() + timedelta(hours=1)).replace(second=0, microsecond=0)
-        r = reservations.create_reservation(
+        r = booking.create_reservation(
             db.session, site=db.session.scalars(db.select(Site)).one(),
             item_type=db.session.scalars(db.select(ItemType).where(ItemType.code == "rollator")).one(),
             start=start, end=start + timedelta(hours=1), name="Erika", email=None)

@@ -9,7 +9,7 @@ from freezegun import freeze_time
 from locker_app.extensions import db
 from locker_app.models import ItemType, OpeningHours, Reservation, Site
 from locker_app.services import free_times
-from locker_app.services.reservations import create_reservation
+from locker_app.services.booking import create_reservation
 from locker_app.services.timeutil import local_to_utc
 
 MONDAY = "2026-11-23"  # a Monday

@@ -6,63 +6,17 @@ import re
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-import psycopg
 from freezegun import freeze_time
-from psycopg._connection_base import BaseConnection
-from psycopg._pipeline_base import BasePipeline
 from sqlalchemy import event, insert, select, text
 
 from locker_app.extensions import db
 from locker_app.models import Item, ItemType, Reservation, ReservationEvent, Site
-from locker_app.services import reservations
+from locker_app.services import booking, free_items, signing
+from locker_app.services.reservation_log import record_change
 from tests.conftest import DEMO_TOKEN
 
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 NOW = datetime(2030, 5, 1, 7)
-
-
-@contextmanager
-def round_trips():
-    """How often psycopg waited for PostgreSQL inside the block: a statement each, and a
-    pipeline (its statements sent together, answered together) once, and once more for
-    each sync inside it (a commit() or a BEGIN in a pipeline waits for the answers so far:
-    "sync"), and a command psycopg sends on its own outside a pipeline, such as the BEGIN
-    before a transaction's first statement, which it waits for before the statement."""
-    trips, piped = [], []
-    real_wait, real_pipeline = psycopg.Connection.wait, psycopg.Connection.pipeline
-    real_sync, real_command = BasePipeline._sync_gen, BaseConnection._exec_command
-
-    def sync(self):
-        trips.append("sync")
-        return real_sync(self)
-
-    def command(self, command, *args, **kwargs):
-        if not piped:
-            trips.append(bytes(command).decode())
-        return real_command(self, command, *args, **kwargs)
-
-    def wait(self, gen, *args, **kwargs):
-        # Setting autocommit or the isolation level goes through wait() but sends nothing.
-        if not piped and not gen.__qualname__.startswith("BaseConnection._set_"):
-            trips.append(gen.__qualname__)
-        return real_wait(self, gen, *args, **kwargs)
-
-    @contextmanager
-    def pipeline(self, *args, **kwargs):
-        trips.append("pipeline")
-        piped.append(self)
-        try:
-            with real_pipeline(self, *args, **kwargs) as batch:
-                yield batch
-        finally:
-            piped.pop()
-    psycopg.Connection.wait, psycopg.Connection.pipeline = wait, pipeline
-    BasePipeline._sync_gen, BaseConnection._exec_command = sync, command
-    try:
-        yield trips
-    finally:
-        psycopg.Connection.wait, psycopg.Connection.pipeline = real_wait, real_pipeline
-        BasePipeline._sync_gen, BaseConnection._exec_command = real_sync, real_command
 
 
 @contextmanager
@@ -111,7 +65,7 @@ def _book(app, n: int, email: str | None = None):
         site = db.session.scalars(select(Site)).one()
         kind = db.session.scalars(select(ItemType).where(ItemType.code == "rollator")).one()
         start = datetime(2030, 5, 2 + n // 4, 8)
-        return reservations.create_reservation(
+        return booking.create_reservation(
             db.session, site=site, item_type=kind, start=start, end=start + timedelta(hours=1),
             name="Erika", email=email, now=NOW).id
 
@@ -120,13 +74,12 @@ def _book(app, n: int, email: str | None = None):
 def test_a_write_that_loses_a_race_is_rolled_back_and_tried_again(any_app, monkeypatch):
     """The write fails in the database (here: the numeric code is another active
     reservation's); the booking tries again with a new code, in a new turn, and what the
-    failed attempt wrote is gone (on PostgreSQL the error comes back from the pipeline
-    with the write and its COMMIT)."""
+    failed attempt wrote is gone."""
     first = _book(any_app, 0, email="erika@example.org")
     with any_app.app_context():
         taken = db.session.get(Reservation, first).numeric_code
     codes = iter([taken, "12345678"])
-    monkeypatch.setattr(reservations.numeric_codes, "new_code", lambda: next(codes))
+    monkeypatch.setattr(booking.numeric_codes, "new_code", lambda: next(codes))
     second = _book(any_app, 1, email="max@example.org")
     with any_app.app_context():
         rows = db.session.execute(select(Reservation.id, Reservation.numeric_code)
@@ -180,7 +133,7 @@ def test_an_ended_reservation_changed_lately_still_reaches_the_controller(any_ap
     with any_app.app_context():
         old = db.session.get(Reservation, 1)
         old.state = "overdue"
-        reservations.record_change(db.session, old, "returned", actor="staff", cause="by hand",
+        record_change(db.session, old, "returned", actor="staff", cause="by hand",
                                    at=NOW)
         db.session.commit()
     page = client.get(f"/api/v1/controller/sync?since={cursor}", headers=AUTH).get_json()
@@ -190,16 +143,22 @@ def test_an_ended_reservation_changed_lately_still_reaches_the_controller(any_ap
 def test_the_free_item_check_skips_past_reservations_by_index(app):
     """SQLite's plan: the search starts at the window's start in the item's active
     reservations, so its past ones are never read (before: every one of them was)."""
+    ran = []
+
+    def record(conn, cursor, sql, values, *rest):
+        ran.append((sql, values))
     with app.app_context():
         site = db.session.scalars(select(Site)).one()
         item_type = db.session.scalars(select(ItemType)).first()
-        # The statement a booking runs, with the values it would be given.
-        expanded = reservations._free_items_statement(pick=True).compile(
-            db.engine).construct_expanded_state(
-            {"site_id": site.id, "item_type_id": item_type.id, "start": NOW,
-             "end": NOW + timedelta(hours=1)})
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:  # the statement a booking runs, with its values
+            free_items.first_free_item(db.session, site, item_type, NOW,
+                                       NOW + timedelta(hours=1))
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        (sql, values), = ran
         plan = " | ".join(row[-1] for row in db.session.connection().exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + expanded.statement, tuple(expanded.positional_parameters)))
+            "EXPLAIN QUERY PLAN " + sql, values))
     assert "ix_reservation_active_item (item_id=? AND end_at>?)" in plan, plan
 
 
@@ -208,12 +167,11 @@ def test_a_booking_takes_few_statements_and_leaves_the_slow_hash_to_the_sync(any
     _book(any_app, 0)  # the first booking of a process loads the signing key
     with statements(any_app) as seen:
         rid = _book(any_app, 1, email="erika@example.org")
-    # Before: 20 statements and a PBKDF2 of 20,000 rounds (4.8 ms) inside the booking; the
-    # two lookups of the site and the type here are the test's own.
-    # On PostgreSQL the lock draws the id, and the reservation, its event and its mail are
-    # written in one statement, the code signed before (11 statements on SQLite, 8).
-    postgres = any_app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
-    assert len(seen) <= (8 if postgres else 11), seen
+    # Before: 20 statements and a PBKDF2 of 20,000 rounds (4.8 ms) inside the booking. Now:
+    # the rule, the opening hours, a look whether anything is free; in the turn its lock,
+    # the person's reservations, the first free item; the reservation, its code, its
+    # first event and its mail (the two lookups of the site and the type are the test's).
+    assert len(seen) <= 13, "\n".join(seen)
     with any_app.app_context():
         assert db.session.get(Reservation, rid).numeric_code_hash is None
     page = any_app.test_client().get("/api/v1/controller/sync?since=0", headers=AUTH).get_json()
@@ -225,21 +183,20 @@ def test_a_booking_takes_few_statements_and_leaves_the_slow_hash_to_the_sync(any
     assert synced[rid] == expected
 
 
+def _turn_statements(seen: list[str]) -> list[str]:
+    """The statements from the allocation turn's lock on, each by its first words."""
+    at = next(n for n, sql in enumerate(seen) if "pg_advisory_xact_lock" in sql
+              or sql.startswith("BEGIN IMMEDIATE"))
+    return [" ".join(sql.split()[:3]) for sql in seen[at:]]
+
+
 @freeze_time(NOW)
-def test_a_booking_through_the_api_takes_eight_statements_and_one_pipeline_on_postgresql(any_app):
-    """The whole request: before, the site, the type and the rule were read one by one,
-    the opening hours twice, and the answer read again all the commit had expired (21
-    statements; 13.7 ms at 10k over gunicorn, 1/5.6 of the bare endpoint). While holding
-    its turn a booking now asks once for the person's reservations and the free item
-    together, and on PostgreSQL writes once (11 statements before). Before its turn it
-    reads the site, the type, the rule, the hours and the first free item in one statement
-    (6 statements on PostgreSQL before, 9 on SQLite). On PostgreSQL the turn and the write
-    go in two round trips (bench.city_scale, 8 clients at 10k: 256-261 bookings a second
-    against 206-225 with a round trip each); the first statement goes straight through
-    psycopg (the six objects it reads, read through the ORM, took a quarter of the
-    booking's processor time). Since, the turn is one pipeline that writes when the
-    booking is clear: the lock is not held while Python reads the person's reservations
-    and sends the write (8 clients at 10k: 1/4.0 of the bare endpoint before)."""
+def test_a_booking_through_the_api_is_one_transaction_with_a_short_turn(any_app):
+    """The whole request is one transaction. Before its turn it reads the one-time key,
+    the site with the type and the rule (one statement), the opening hours and whether
+    anything is free; in its turn (PostgreSQL: an advisory lock on the site and the type;
+    SQLite: the write lock) only what must be read and written there: the person's
+    reservations, the address's count, the first free item and the writes."""
     client = any_app.test_client()
     _book(any_app, 0)  # the signing key is loaded once per process
     begun = []
@@ -250,33 +207,25 @@ def test_a_booking_through_the_api_takes_eight_statements_and_one_pipeline_on_po
         begun.append(conn)
     event.listen(engine, "begin", count)
     try:
-        with statements(any_app) as seen, round_trips() as waited:
+        with statements(any_app) as seen:
             booked = client.post("/api/v1/reservations", json={
                 "site": "stadtpark", "item_type": "rollator", "start": "2030-05-03T10:00",
                 "end": "2030-05-03T11:00", "name": "Erika", "email": "erika@example.org"})
     finally:
         event.remove(engine, "begin", count)
     assert booked.status_code == 201, booked.get_json()
-    # One transaction: the answer, made from memory after the commit, begins none (a
-    # second one, begun only to be committed as having read nothing, cost 4 % of the
-    # booking's processor time).
+    # One transaction: the answer, made from memory after the commit, begins none.
     assert len(begun) == 1
     body = booked.get_json()
     assert body["numeric_code"] and body["cabinet"]["name"] and body["rules"]["summary"]
-    postgres = any_app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
-    # Through SQLAlchemy on PostgreSQL: only the look-up of the booking's one-time key
-    # (issue 30: a retry answered with the booking made), a statement more on both.
-    assert len(seen) <= (1 if postgres else 8), seen
-    if postgres:
-        # Nothing through SQLAlchemy: the first statement on its own (autocommit; psycopg
-        # sent a BEGIN before it and waited for the answer, a round trip more), drawing the
-        # new id too; then the turn as one pipeline, one round trip: BEGIN, the lock, the
-        # writes when the booking is clear, COMMIT (before, the turn and the write were
-        # two, and 4 statements and a COMMIT one by one before that). The session's
-        # COMMIT after it and the pool's ROLLBACK find nothing to send.
-        # The key's look-up is a round trip of its own, in the same autocommit.
-        assert waited == ["BaseCursor._execute_gen", "BaseCursor._execute_gen", "pipeline",
-                          "BaseConnection._commit_gen", "BaseConnection._rollback_gen"], waited
+    assert len(seen) <= 12, "\n".join(seen)
+    turn = _turn_statements(seen)
+    # The lock, the person's reservations, the address's count, the first free item, then
+    # the writes (in the order the session's unit of work chooses).
+    assert turn[1:4] == ["SELECT reservation.start_at, reservation.end_at", "SELECT count(*) AS",
+                         "SELECT cabinet.id, cabinet.site_id,"], turn
+    assert sorted(turn[4:]) == ["INSERT INTO outgoing_mail", "INSERT INTO reservation",
+                                "INSERT INTO reservation_event", "UPDATE reservation SET"], turn
     # Only when one statement finds nothing is it asked which of the two is unknown; an
     # unknown site or type is named before a time that cannot be read.
     for payload, code in (({"site": "nowhere", "item_type": "rollator"}, "unknown_site"),
@@ -291,14 +240,10 @@ def test_a_booking_through_the_api_takes_eight_statements_and_one_pipeline_on_po
 
 
 @freeze_time(NOW)
-def test_a_booking_the_turn_cannot_clear_at_once_is_decided_as_before(any_app, monkeypatch):
-    """On PostgreSQL the API's booking writes in its turn only when it is clear without
-    asking Python: the person holds no active reservation of the type, the address fewer
-    than its limit, the item read before is still the first free one. Anything else writes
-    nothing there and goes through the turn that reads and decides: a second reservation
-    the rules allow is booked, a third is refused with the rule's words, a numeric code
-    taken is drawn anew, and nothing is left of the attempts (each reservation one event,
-    one mail)."""
+def test_the_person_rules_are_decided_in_the_turn(any_app, monkeypatch):
+    """A second reservation the rules allow is booked, a third is refused with the rule's
+    words, a numeric code taken is drawn anew, and nothing is left of the attempts (each
+    reservation one event, one mail)."""
     client = any_app.test_client()
 
     def book(day, email):
@@ -311,7 +256,7 @@ def test_a_booking_the_turn_cannot_clear_at_once_is_decided_as_before(any_app, m
     third = book(7, "erika@example.org")
     assert third.status_code == 422 and "2 aktive" in third.get_json()["error"], third.get_json()
     codes = iter([first.get_json()["numeric_code"], "12345678"])
-    monkeypatch.setattr(reservations.numeric_codes, "new_code", lambda: next(codes))
+    monkeypatch.setattr(booking.numeric_codes, "new_code", lambda: next(codes))
     fourth = book(9, "max@example.org")
     assert fourth.status_code == 201 and fourth.get_json()["numeric_code"] == "12345678"
     with any_app.app_context():
@@ -322,30 +267,24 @@ def test_a_booking_the_turn_cannot_clear_at_once_is_decided_as_before(any_app, m
 
 @freeze_time(NOW)
 def test_an_item_taken_while_the_booking_waited_for_its_turn_is_not_given_twice(any_app, monkeypatch):
-    """The booking reads the first free item before its turn; another booking takes that
-    one in between: this one gets the next item, its code names that item's compartment
-    (on PostgreSQL the turn that writes at once writes nothing and answers with the next
-    free item, which the next such turn books), and the answer is made without reading the
-    site and the type again."""
-    own_turn = reservations._allocation_turn
+    """The booking looks whether anything is free before its turn; another booking takes
+    that item in between: this one gets the next item, read in its turn, its code names
+    that item's compartment, and the answer is made without reading the site and the type
+    again."""
+    own_turn = booking._take_allocation_turn
     turns = []
 
-    @contextmanager
-    def taken_meanwhile(session):
+    def taken_meanwhile(session, site, item_type):
         turns.append(session)
-        if len(turns) > 1:
-            with own_turn(session):
-                yield
-            return
-        with db.engine.begin() as other:  # another visitor, a moment faster
-            item = other.execute(select(Item.id, Item.compartment_id).order_by(Item.id)).first()
-            other.execute(insert(Reservation).values(
-                item_id=item.id, compartment_id=item.compartment_id, state="booked",
-                start_at=datetime(2030, 5, 3, 8), end_at=datetime(2030, 5, 3, 9),
-                pickup_until=datetime(2030, 5, 3, 8, 30), created_at=NOW, locale="de"))
-        with own_turn(session):
-            yield
-    monkeypatch.setattr(reservations, "_allocation_turn", taken_meanwhile)
+        if len(turns) == 1:
+            with db.engine.begin() as other:  # another visitor, a moment faster
+                item = other.execute(select(Item.id, Item.compartment_id).order_by(Item.id)).first()
+                other.execute(insert(Reservation).values(
+                    item_id=item.id, compartment_id=item.compartment_id, state="booked",
+                    start_at=datetime(2030, 5, 3, 8), end_at=datetime(2030, 5, 3, 9),
+                    pickup_until=datetime(2030, 5, 3, 8, 30), created_at=NOW, locale="de"))
+        own_turn(session, site, item_type)
+    monkeypatch.setattr(booking, "_take_allocation_turn", taken_meanwhile)
     with any_app.app_context():
         first, second = db.session.execute(select(Item.id, Item.compartment_id)
                                            .order_by(Item.id).limit(2)).all()
@@ -354,23 +293,15 @@ def test_an_item_taken_while_the_booking_waited_for_its_turn_is_not_given_twice(
             "site": "stadtpark", "item_type": "rollator", "start": "2030-05-03T10:00",
             "end": "2030-05-03T11:00", "name": "Erika"})
     assert booked.status_code == 201, booked.get_json()
-    # The answer names the site and the type as read before the turn: the next item's
-    # were loaded anew, one statement each (a tenth of the web processes' time with 8
-    # clients booking one slot, bench.city_scale).
     assert not [sql for sql in seen if re.search(r"FROM (site|item_type)\s+WHERE", sql)], seen
+    assert len(turns) == 1  # no write refused: the turn read what was free then
     with any_app.app_context():
         mine = db.session.get(Reservation, booked.get_json()["id"])
         assert (mine.item_id, mine.compartment_id) == tuple(second) != tuple(first)
         assert booked.get_json()["compartment"] == mine.compartment.number
-        claims = reservations.signed_code.verify(mine.code, reservations.signing.public_key_objects())
+        import signed_code
+        claims = signed_code.verify(mine.code, signing.public_key_objects())
         assert claims.compartment == mine.compartment.number
-    postgres = any_app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
-    assert len(turns) == (2 if postgres else 1)
-    if postgres:  # both turns wrote at once or not at all: after the other visitor's
-        # two statements only the look-up of the booking's one-time key goes through
-        # SQLAlchemy (the turn that reads loads the item so)
-        assert len(seen) == 3 and seen[2].startswith("INSERT INTO reservation"), seen
-        assert "reservation.booking_key" in seen[0], seen
 
 
 @freeze_time(NOW)

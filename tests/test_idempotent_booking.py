@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from locker_app.extensions import db
 from locker_app.models import OutgoingMail, Reservation, utcnow
-from locker_app.services import reservations
+from locker_app.services import booking
 from tests.conftest import serve
 
 
@@ -116,13 +116,13 @@ def test_a_booking_whose_answer_was_lost_is_answered_as_made(any_app, monkeypatc
     """The connection breaks as the COMMIT is answered: the booking may or may not be
     stored. It is looked up by its key: found, the visitor is told it is booked; not found,
     to try again in a minute. Never "failed" for a stored booking."""
-    real = reservations.create_reservation
+    real = booking.create_reservation
 
     def connection_cut(*args, **kwargs):
         if stored:
             real(*args, **kwargs)
         raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
-    monkeypatch.setattr(reservations, "create_reservation", connection_cut)
+    monkeypatch.setattr(booking, "create_reservation", connection_cut)
     response = any_app.test_client().post("/api/v1/reservations", json=body(),
                                           headers={"Idempotency-Key": "lost-0123456789abcdef"})
     if stored:

@@ -50,7 +50,7 @@ def test_without_a_free_twin_the_booking_is_cancelled_with_a_mail(app):
 def test_picked_up_items_stay_with_their_visitor(app):
     rid = book(app)
     with app.app_context():
-        from locker_app.services.reservations import record_change
+        from locker_app.services.reservation_log import record_change
         r = db.session.get(Reservation, rid)
         record_change(db.session, r, "picked_up", actor="controller", cause="t")
         db.session.commit()

@@ -8,7 +8,8 @@ from locker_app.extensions import db
 from locker_app.models import (ItemType, OutgoingMail, Reservation, ReservationEvent, Site,
                                utcnow)
 from locker_app.scheduler import INTERVALS, JOBS, build_scheduler, run_jobs
-from locker_app.services import lifecycle, reservations
+from locker_app.services import booking, lifecycle
+from locker_app.services.reservation_log import record_change
 
 BOOKED_AT = "2026-06-10 06:00:00"
 
@@ -17,7 +18,7 @@ def book(app, start=datetime(2026, 6, 10, 8), hours=2, email="erika@example.org"
     with app.test_request_context():
         site = db.session.scalars(db.select(Site)).one()
         kind = db.session.scalars(db.select(ItemType).where(ItemType.code == code)).one()
-        reservation = reservations.create_reservation(
+        reservation = booking.create_reservation(
             db.session, site=site, item_type=kind, start=start, end=start + timedelta(hours=hours),
             name="Erika", email=email)
         return reservation.id
@@ -73,7 +74,7 @@ def test_overdue_marks_and_reminds_once(app):
         rid = book(app)
     with app.app_context():
         r = db.session.get(Reservation, rid)
-        reservations.record_change(db.session, r, "picked_up", actor="controller", cause="test")
+        record_change(db.session, r, "picked_up", actor="controller", cause="test")
         db.session.commit()
     with freeze_time("2026-06-10 10:00:00"):
         for _ in range(2):
@@ -103,8 +104,8 @@ def test_personal_data_is_erased_thirty_days_after_the_end(app):
         rid = book(app)
     with app.app_context():
         r = db.session.get(Reservation, rid)
-        reservations.record_change(db.session, r, "picked_up", actor="controller", cause="t")
-        reservations.record_change(db.session, r, "returned", actor="controller", cause="t")
+        record_change(db.session, r, "picked_up", actor="controller", cause="t")
+        record_change(db.session, r, "returned", actor="controller", cause="t")
         db.session.commit()
     with freeze_time("2026-07-10 09:59:00"):
         run_jobs(app, ("erase_personal_data",))
@@ -125,7 +126,7 @@ def test_active_reservations_are_never_erased(app):
         rid = book(app)
     with app.app_context():
         r = db.session.get(Reservation, rid)
-        reservations.record_change(db.session, r, "picked_up", actor="controller", cause="t")
+        record_change(db.session, r, "picked_up", actor="controller", cause="t")
         db.session.commit()
     with freeze_time("2027-01-01"):
         run_jobs(app, ("erase_personal_data",))

@@ -199,7 +199,7 @@ def test_an_address_is_counted_up_to_its_limit_only(any_app):
     stops there, and the booking is refused as before."""
     from locker_app.limits import client_key
     from locker_app.models import ItemType, Site
-    from locker_app.services import reservations as booking
+    from locker_app.services import booking
     app = any_app
     app.config.update(ADDRESS_MAX_ACTIVE=12, LIMIT_BOOKING_PER_ADDRESS="100 per hour")
     client = app.test_client()
@@ -212,9 +212,7 @@ def test_an_address_is_counted_up_to_its_limit_only(any_app):
         start, end = utcnow() + timedelta(days=20), utcnow() + timedelta(days=20, hours=1)
 
         def counted(limit):
-            statement, values = booking._persons_query(
-                site, kind, booking.Person(None, (), key, limit), start, end, utcnow(), False)
-            return db.session.execute(statement, values).one().n
+            return booking.held_by_address(db.session, key, utcnow(), limit)
         assert (counted(5), counted(12), counted(50)) == (5, 12, 12)
     app.config["ADDRESS_MAX_ACTIVE"] = 5
     refused = api_booking(client, 20)

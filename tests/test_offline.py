@@ -12,7 +12,7 @@ from freezegun.api import FrozenDateTimeFactory
 from hardware import family_a
 from locker_app.extensions import db
 from locker_app.models import ControllerEvent, ItemType, Reservation, Site
-from locker_app.services import reservations
+from locker_app.services import booking, reservations
 from tests.conftest import controller_settings, serve, wait_until
 
 
@@ -49,7 +49,7 @@ def book_at(app, start: datetime, now: datetime, code="rollator") -> tuple[int, 
     with app.test_request_context():
         site = db.session.scalars(db.select(Site)).one()
         kind = db.session.scalars(db.select(ItemType).where(ItemType.code == code)).one()
-        r = reservations.create_reservation(db.session, site=site, item_type=kind, start=start,
+        r = booking.create_reservation(db.session, site=site, item_type=kind, start=start,
                                             end=start + timedelta(hours=2), name="Erika", email=None,
                                             now=now)
         return r.id, r.code, r.compartment.number

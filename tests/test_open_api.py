@@ -178,7 +178,7 @@ def test_a_window_just_found_sold_out_is_refused_without_asking_the_database(app
     six statements behind the others (p95 4.8 s for 1,000 at once); now a refusal repeated
     within a second is answered from memory."""
     from tests.test_city_scale import statements
-    from locker_app.api import public
+    from locker_app.services.sold_out_memo import SoldOutMemo
     client = app.test_client()
     booked = [_book(client, email=f"p{n}@example.org").get_json() for n in range(4)]
     assert _book(client, email="first@example.org").get_json()["code"] == "sold_out"
@@ -188,7 +188,7 @@ def test_a_window_just_found_sold_out_is_refused_without_asking_the_database(app
     assert "Rollator" in again.get_json()["error"] and seen == []
     # A cancellation shows once the second has passed.
     client.post(f"/api/v1/reservations/{booked[0]['code']}/cancel")
-    monkeypatch.setattr(public.SoldOutMemo, "SECONDS", 0.0)
+    monkeypatch.setattr(SoldOutMemo, "SECONDS", 0.0)
     assert _book(client, email="third@example.org").status_code == 201
 
 

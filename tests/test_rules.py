@@ -90,8 +90,7 @@ def test_special_hours_allow_a_window_inside_them(app, client, hours):
 ])
 def test_the_api_refuses_by_the_same_hours_as_the_form(app, client, hours, item_type, start,
                                                        end, field, message):
-    """The API reads the hours of both days in its first statement, with the site and the
-    free item (services/reservations.booking_context); the form asks for them on their own."""
+    """The API and the form check a window by the same rules (services/booking.py)."""
     answer = client.post("/api/v1/reservations", json={
         "site": "stadtpark", "item_type": item_type, "start": start, "end": end, "name": "Erika"})
     assert answer.status_code == 422, answer.get_json()

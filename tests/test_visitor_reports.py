@@ -9,7 +9,7 @@ from freezegun import freeze_time
 from locker_app.extensions import db
 from locker_app.models import Item, Reservation, VisitorReport
 from locker_app.services import reports
-from locker_app.services.reservations import record_change
+from locker_app.services.reservation_log import record_change
 from tests.conftest import close_app, make_app
 
 FOOTER = ('href="/impressum"', 'href="/datenschutz"', 'href="/barrierefreiheit"',

@@ -4,8 +4,6 @@ description at /api/v1/openapi.json is made from these models and routes by spec
 from __future__ import annotations
 
 import json
-import threading
-from time import monotonic
 from datetime import date, datetime, timedelta
 from functools import wraps
 from zoneinfo import ZoneInfo
@@ -22,9 +20,10 @@ from locker_app.input_guard import BadInput, parse_json_body
 from locker_app.limits import booking_limits, cancel_limit, client_key
 from locker_app.models import BookingRule, ItemType, Reservation, Site, utcnow
 from locker_app.services import free_times, rules
-from locker_app.services import reservations as booking
+from locker_app.services import booking, reservations
 from locker_app.services import booking_keys
 from locker_app.services.errors import DomainError, NotFound, SoldOut
+from locker_app.services.sold_out_memo import sold_out_memo
 from locker_app.services.mail import reservation_url
 from locker_app.services.timeutil import aware_utc, local_to_utc, utc_naive
 
@@ -199,12 +198,12 @@ def _rules(site: Site, item_type: ItemType, rule: BookingRule) -> Rules:
 
 
 def _site_or_none(slug: str) -> Site | None:
-    return booking.site_by_slug(db.session, slug[:40])
+    return reservations.site_by_slug(db.session, slug[:40])
 
 
-def _offered(site: Site) -> list[booking.Availability]:
+def _offered(site: Site) -> list[reservations.Availability]:
     now = utcnow()
-    return booking.availability(db.session, site, now, now + timedelta(minutes=1))
+    return reservations.availability(db.session, site, now, now + timedelta(minutes=1))
 
 
 @bp.get("/sites")
@@ -243,7 +242,7 @@ def item_types(slug: str):
 def site_availability(slug: str):
     """Free times per item type and day: the stretches in which at least one is free, in
     quarter hours within the opening hours."""
-    site, offered = booking.offered_items(db.session, slug[:40])
+    site, offered = reservations.offered_items(db.session, slug[:40])
     if site is None:
         return error(_("There is no such site."), "unknown_site", 404, "slug")
     query: AvailabilityQuery = request.context.query
@@ -341,7 +340,7 @@ def reservation_out(reservation: Reservation, rule: BookingRule | None = None) -
         cabinet=CabinetOut(name=compartment.cabinet.name, location=compartment.cabinet.location),
         start=aware_utc(reservation.start_at), end=aware_utc(reservation.end_at),
         pickup_until=aware_utc(reservation.pickup_until),
-        can_cancel=booking.can_cancel(reservation),
+        can_cancel=reservations.can_cancel(reservation),
         rules=_rules(site, item_type, rule or rules.rule_for(db.session, site, item_type)))
 
 
@@ -369,17 +368,16 @@ def create_reservation():
     except DomainError as refusal:  # answered after an unknown site or item type
         start = end = None
         unreadable = refusal
-    # The site, the item type, their rule, the opening hours and the first free item in one
-    # statement; which one is missing is asked only when one is.
-    found = booking.booking_context(db.session, payload.site[:40], payload.item_type[:40],
-                                    start, end)
+    # The site, the item type and their rule in one statement; which one is missing is
+    # asked only when one is.
+    found = reservations.booking_context(db.session, payload.site[:40], payload.item_type[:40])
     if found is None:
         if _site_or_none(payload.site) is None:
             return error(_("There is no such site."), "unknown_site", 422, "site")
         return error(_("There is no such item type."), "unknown_item_type", 422, "item_type")
     if unreadable is not None:
         return error(unreadable, "refused", 422, unreadable.field)
-    site, item_type, rule, prefetched = found
+    site, item_type, rule = found
     rule = rules.or_defaults(rule)
     names = {"de": item_type.name("de"), "en": item_type.name("en")}
     try:
@@ -397,7 +395,7 @@ def create_reservation():
             db.session, key, site=site, item_type=item_type, start=start, end=end,
             name=payload.name,
             email=payload.email, grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"],
-            rule=rule, prefetched=prefetched,
+            rule=rule,
             # The same per-person rules as the form; no browser session here, so the
             # client's address stands in for it.
             person=booking.Person(payload.email, (), client_key(),
@@ -418,45 +416,8 @@ def create_reservation():
     return reservation_out(reservation, rule), 201
 
 
-class SoldOutMemo:
-    """A window found sold out is answered so for a second without asking the database
-    again, per process: when hundreds ask for the last items at once, the refusals come at
-    once instead of queueing behind each other (bench.booking_rush). A cancellation shows
-    a second later at most; a booking always asks the database."""
-
-    SECONDS = 1.0
-
-    def __init__(self) -> None:
-        self._seen: dict[tuple, tuple[float, dict[str, str]]] = {}
-        self._lock = threading.Lock()
-
-    def sold_out(self, key: tuple) -> str | None:
-        """The refusal's sentence when the window was sold out a moment ago, else None."""
-        with self._lock:
-            at, names = self._seen.get(key, (None, None))
-        if at is None or monotonic() - at >= self.SECONDS:
-            return None
-        return _("Sorry, no %(item)s is free at that time. Please try another time.",
-                 item=names.get(_locale(), names["de"]))
-
-    def remember(self, key: tuple, names: dict[str, str]) -> None:
-        with self._lock:
-            now = monotonic()
-            if len(self._seen) > 10_000:
-                self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.SECONDS}
-            self._seen[key] = (now, names)
-
-
-def sold_out_memo() -> SoldOutMemo:
-    """The memo of this app (each process has its own)."""
-    memo = current_app.extensions.get("sold_out_memo")
-    if memo is None:
-        memo = current_app.extensions.setdefault("sold_out_memo", SoldOutMemo())
-    return memo
-
-
 def _by_code(code: str) -> Reservation:
-    return booking.find_by_code(db.session, code[:2000])
+    return reservations.find_by_code(db.session, code[:2000])
 
 
 @bp.get("/reservations/<code>")
@@ -482,7 +443,7 @@ def cancel_reservation(code: str):
     if reservation.state == "cancelled":
         return reservation_out(reservation)  # asked twice: the same answer
     try:
-        booking.cancel_reservation(db.session, reservation)
+        reservations.cancel_reservation(db.session, reservation)
     except DomainError as refusal:
         db.session.rollback()
         return error(refusal, "not_cancellable", 409)

@@ -19,15 +19,15 @@ from locker_app.extensions import db
 from locker_app.models import ItemType, Site, utcnow
 from locker_app.limits import booking_limits, cancel_limit, client_key
 from locker_app.security import safe_next
-from locker_app.services import reservations as booking
-from locker_app.services import booking_keys, free_times, numeric_codes, reports, rules
-from locker_app.services.errors import DomainError, NotFound
+from locker_app.services import (booking, booking_keys, free_times, numeric_codes, reports,
+                                 reservations, rules)
+from locker_app.services.errors import DomainError, NotFound, SoldOut
 from locker_app.services.mail import reservation_url
 from locker_app.services.timeutil import local_to_utc, to_local
 
 
 def _site(slug: str) -> Site:
-    site = booking.site_by_slug(db.session, slug)
+    site = reservations.site_by_slug(db.session, slug)
     if site is None:
         abort(404)
     return site
@@ -54,7 +54,7 @@ def index():
 def site_index(slug: str):
     site = _site(slug)
     now = utcnow()
-    offers = booking.availability(db.session, site, now, now + timedelta(minutes=1))
+    offers = reservations.availability(db.session, site, now, now + timedelta(minutes=1))
     return render_template("booking/index.html", site=site, offers=offers, locale=_locale())
 
 
@@ -121,7 +121,7 @@ def reserve(slug: str, type_code: str):
                 field.errors = list(field.errors) + [str(error)]
             else:
                 form.form_errors.append(str(error))
-            sold_out = isinstance(error, booking.SoldOut)
+            sold_out = isinstance(error, SoldOut)
             status = 409 if sold_out else 422
         else:
             if checking:
@@ -161,7 +161,7 @@ def _form_page(site: Site, item_type: ItemType, form: ReservationForm, *, focus:
 
 def _reservation_or_404(token: str):
     try:
-        return booking.find_by_code(db.session, token)
+        return reservations.find_by_code(db.session, token)
     except NotFound:
         abort(404)
 
@@ -197,7 +197,7 @@ def reservation(token: str):
     reservation = _reservation_or_404(token)
     return render_template(
         "booking/reservation.html", reservation=reservation, token=token,
-        can_cancel=booking.can_cancel(reservation), locale=_locale(),
+        can_cancel=reservations.can_cancel(reservation), locale=_locale(),
         can_report=reports.can_report_defect(reservation),
         just_booked=session.pop("just_booked", None) == reservation.id
         and reservation.state == "booked",
@@ -216,7 +216,7 @@ def ticket(token: str):
 def cancel_confirm(token: str):
     """Cancelling asks once more, on its own page."""
     reservation = _reservation_or_404(token)
-    if not booking.can_cancel(reservation):
+    if not reservations.can_cancel(reservation):
         return redirect(url_for("booking.reservation", token=token))
     return render_template("booking/cancel.html", reservation=reservation, token=token,
                            cancel_form=CancelForm(), locale=_locale(),
@@ -237,7 +237,7 @@ def cancel(token: str):
     if not form.validate_on_submit():
         abort(400)
     try:
-        booking.cancel_reservation(db.session, reservation)
+        reservations.cancel_reservation(db.session, reservation)
     except DomainError as error:
         db.session.rollback()
         flash(str(error), "error")

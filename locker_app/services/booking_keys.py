@@ -13,18 +13,17 @@ import re
 import secrets
 from datetime import datetime
 
-import psycopg
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from locker_app.models import ItemType, Reservation, Site
-from locker_app.services import reservations
-from locker_app.services.errors import DatabaseBusy, DomainError
+from locker_app.services import booking
+from locker_app.services.errors import DomainError
 
 KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # The database did not answer, so whether the booking's COMMIT went through is unknown.
-UNANSWERED = (OperationalError, psycopg.OperationalError, DatabaseBusy)
+UNANSWERED = OperationalError
 
 
 class KeyReused(DomainError):
@@ -47,22 +46,22 @@ def stored_form(raw: str | None, field: str = "idempotency_key") -> str | None:
 
 
 def book_once(session: Session, key: str, *, site: Site, item_type: ItemType,
-              start: datetime, end: datetime, **booking) -> tuple[Reservation, bool]:
+              start: datetime, end: datetime, **details) -> tuple[Reservation, bool]:
     """(the reservation, whether it was made before with this key). ``key`` is the stored
-    form (``stored_form``); ``booking`` the rest of reservations.create_reservation's
+    form (``stored_form``); ``details`` the rest of booking.create_reservation's
     arguments."""
-    earlier = reservations.booked_with_key(session, key)
+    earlier = booking.booked_with_key(session, key)
     if earlier is not None:
         return _same_request(earlier, site, item_type, start, end), True
     try:
-        return reservations.create_reservation(
+        return booking.create_reservation(
             session, site=site, item_type=item_type, start=start, end=end, booking_key=key,
-            **booking), False
+            **details), False
     except UNANSWERED:
         # The booking may have been stored all the same: asked again (a database still
         # away raises again, and the visitor is told to try in a minute).
         session.rollback()
-        stored = reservations.booked_with_key(session, key)
+        stored = booking.booked_with_key(session, key)
         if stored is None:
             raise
         return stored, True

@@ -19,7 +19,7 @@ from locker_app.models import (Cabinet, Compartment, Controller, ControllerEvent
                                utcnow)
 from locker_app.services import numeric_codes, rules, signing
 from locker_app.services.errors import DomainError
-from locker_app.services.reservations import record_change
+from locker_app.services.reservation_log import record_change
 from locker_app.services.timeutil import FIRST_YEAR, LAST_YEAR, aware_utc
 
 logger = logging.getLogger(__name__)

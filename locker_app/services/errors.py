@@ -17,8 +17,3 @@ class SoldOut(DomainError):
 
 class NotFound(DomainError):
     pass
-
-
-class DatabaseBusy(Exception):
-    """The database did not give its turn within the wait a request may take: the visitor
-    is asked to try again in a minute (503), as when the database itself stalls."""

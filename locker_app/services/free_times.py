@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from locker_app.models import (BookingRule, Item, ItemType, Reservation, Site,
                                active_reservation, time_ranges_meet)
 from locker_app.services import rules
-from locker_app.services.reservations import _site_items
+from locker_app.services.free_items import usable_items
 from locker_app.services.timeutil import clock_text, local_to_utc, to_local
 
 
@@ -167,7 +167,7 @@ def free_days_by_type(session: Session, site: Site, type_ids: list[int], now: da
     if items is None:
         items = {type_id: [] for type_id in type_ids}
         for item_id, type_id in session.execute(
-                _site_items(site.id).where(Item.item_type_id.in_(type_ids))
+                usable_items(site.id).where(Item.item_type_id.in_(type_ids))
                 .with_only_columns(Item.id, Item.item_type_id)):
             items[type_id].append(item_id)
     every_item = [item for type_id in type_ids for item in items[type_id]]

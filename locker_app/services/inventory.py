@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from locker_app.models import (Compartment, Item, Reservation, ReservationEvent,
                                ReservationState as S, utcnow)
-from locker_app.services.reservations import queue_mail, record_change
+from locker_app.services.reservation_log import queue_mail, record_change
 
 
 def take_out_of_service(session: Session, item: Item, *, actor: str = "staff",

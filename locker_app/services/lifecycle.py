@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from locker_app.models import OutgoingMail, Reservation, ReservationEvent, ReservationState as S
-from locker_app.services.reservations import queue_mail
+from locker_app.services.reservation_log import queue_mail
 
 logger = logging.getLogger(__name__)
 ENDED = (S.RETURNED, S.CANCELLED, S.NO_SHOW)

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from locker_app.models import (Cabinet, Compartment, ControllerEvent, Item, OutgoingMail,
                                Reservation, ReservationEvent, ReservationState as S, Site, utcnow)
-from locker_app.services import reservations as booking
+from locker_app.services import booking, reservations
 from locker_app.services import rules
 from locker_app.services.errors import DomainError
-from locker_app.services.reservations import queue_mail, record_change
+from locker_app.services.reservation_log import queue_mail, record_change
 from locker_app.services.timeutil import local_to_utc, to_local, wall_minutes
 
 PAGE_SIZE = 50
@@ -134,7 +134,7 @@ def _reason(reason: str | None) -> str:
 
 def cancel_by_staff(session: Session, reservation: Reservation, reason: str, who: str) -> None:
     reason = _reason(reason)
-    booking.cancel_reservation(session, reservation, actor="staff",
+    reservations.cancel_reservation(session, reservation, actor="staff",
                                cause=f"cancelled by {who}: {reason}"[:200])
     queue_mail(session, reservation, "cancelled_by_staff")
     session.commit()

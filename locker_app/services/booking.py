@@ -1,0 +1,248 @@
+"""Booking an item: one path for both databases, read top to bottom in
+``create_reservation``.
+
+1. Check the request against the rules: name, address, the window, the opening hours.
+2. Look whether anything is free at all: when nothing is, the visitor is told at once,
+   without queueing behind the bookings that take the last items.
+3. Take the allocation turn of this site and item type. On PostgreSQL a transaction-scoped
+   advisory lock on (site, item type), as pretix locks a scarce resource; on SQLite the
+   database's write lock. Bookings of the same kind at the same site take turns from here
+   to the commit; everything else goes on.
+4. In the turn: the person's limits, the first free item, the reservation with its signed
+   code, its first event and its confirmation mail. Commit.
+5. The database keeps the last word on overlaps (an exclusion constraint on PostgreSQL,
+   triggers on SQLite) and on numeric codes: a write it refuses is rolled back, and the
+   next attempt starts again at 3 with the next free item.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask_babel import get_locale, lazy_gettext as _l
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType, OutgoingMail,
+                               Reservation, ReservationEvent, ReservationState, Site,
+                               active_by_key, utcnow)
+from locker_app.services import numeric_codes, rules, signing
+from locker_app.services.errors import DomainError, SoldOut
+from locker_app.services.free_items import first_free_item
+
+logger = logging.getLogger(__name__)
+NAME_MAX = 80
+# How often a booking whose write the database refused (the item taken a moment ago, the
+# numeric code drawn twice) tries again before it gives up as sold out.
+ALLOCATION_ATTEMPTS = 5
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who books: the e-mail address when given, and the reservations this browser made.
+    ``client_key`` (a keyed hash of the network address) with ``client_limit``: how many
+    active reservations one address may hold, generous so a care home or a public Wi-Fi
+    still can book, but an end to one client booking out every item."""
+
+    email: str | None = None
+    reservation_ids: tuple[int, ...] = field(default_factory=tuple)
+    client_key: str | None = None
+    client_limit: int | None = None
+
+    @property
+    def limited_by_address(self) -> bool:
+        return bool(self.client_key and self.client_limit)
+
+
+def person_key(email: str | None) -> str | None:
+    """The address as one person: case folded, a "+tag" dropped (erika+1@ is erika@)."""
+    if not email:
+        return None
+    local, _, domain = email.strip().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    return f"{local}@{domain}".casefold()[:254]
+
+
+def clean_name(raw: str | None) -> str:
+    # Letters, marks, digits, punctuation and spaces; no control or format characters
+    # (zero-width joiners, direction overrides) that could make a name look like another.
+    name = unicodedata.normalize("NFC", raw or "")
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = " ".join(name.split())
+    if not name:
+        raise DomainError(_l("Please enter a name or nickname."), "name")
+    if len(name) > NAME_MAX:
+        raise DomainError(_l("Please use at most %(max)d characters.", max=NAME_MAX), "name")
+    return name
+
+
+def clean_email(raw: str | None) -> str | None:
+    email = unicodedata.normalize("NFC", raw or "").strip()
+    if not email:
+        return None
+    if len(email) > 254 or not _EMAIL_RE.fullmatch(email) or any(
+            unicodedata.category(ch)[0] == "C" for ch in email):
+        raise DomainError(_l("This does not look like an e-mail address."), "email")
+    return email
+
+
+def sold_out(item_type: ItemType) -> SoldOut:
+    return SoldOut(_l("Sorry, no %(item)s is free at that time. Please try another time.",
+                      item=item_type.name(str(get_locale() or "de"))))
+
+
+def check_booking(session: Session, *, site: Site, item_type: ItemType, start: datetime,
+                  end: datetime, name: str | None, email: str | None,
+                  person: Person | None = None, now: datetime | None = None,
+                  grace_minutes: int = 15) -> None:
+    """What ``create_reservation`` would refuse, without booking (the check-your-answers
+    step); the booking itself checks again."""
+    now = now or utcnow()
+    _, _, person, rule = _checked_request(session, site, item_type, start, end, name, email,
+                                          person, now, grace_minutes)
+    _check_person(session, site, item_type, rule, person, start, end, now)
+    if first_free_item(session, site, item_type, start, end) is None:
+        raise sold_out(item_type)
+
+
+def create_reservation(session: Session, *, site: Site, item_type: ItemType, start: datetime,
+                       end: datetime, name: str | None, email: str | None,
+                       person: Person | None = None, now: datetime | None = None,
+                       grace_minutes: int = 15, actor: str = "visitor",
+                       cause: str | None = None, phone: str | None = None,
+                       rule: BookingRule | None = None,
+                       booking_key: str | None = None) -> Reservation:
+    """Book the first free item of ``item_type`` at ``site`` for [start, end) (naive UTC)
+    and commit. ``rule`` is the site's rule for the type when the caller has read it;
+    ``booking_key`` (a hash, services/booking_keys.py) is stored with the reservation, and
+    when another request with the same key booked a moment ago, that booking is returned.
+
+    Raises DomainError for what the rules refuse and SoldOut when no item is free."""
+    now = now or utcnow()
+    name, email, person, rule = _checked_request(session, site, item_type, start, end, name,
+                                                 email, person, now, grace_minutes, rule)
+    if first_free_item(session, site, item_type, start, end) is None:
+        session.rollback()
+        raise sold_out(item_type)
+    cause = cause or ("booked online" if actor == "visitor" else f"booked by {actor}")
+    for attempt in range(1, ALLOCATION_ATTEMPTS + 1):
+        try:
+            _take_allocation_turn(session, site, item_type)
+            _check_person(session, site, item_type, rule, person, start, end, now)
+            item = first_free_item(session, site, item_type, start, end)
+            if item is None:
+                raise sold_out(item_type)
+            reservation = Reservation(
+                item=item, compartment=item.compartment, start_at=start, end_at=end,
+                pickup_until=min(end, start + timedelta(minutes=rule.pickup_window_minutes)),
+                visitor_name=name, email=email, phone=phone, state=ReservationState.BOOKED,
+                booked_with_email=email is not None, person_key=person_key(email),
+                client_key=person.client_key, created_at=now,
+                locale=str(get_locale() or "de"), numeric_code=numeric_codes.new_code(),
+                booking_key=booking_key)
+            # The keypad's hash of the numeric code is made by the controller's sync, not
+            # here: it is slow on purpose, and the visitor is waiting.
+            session.add(reservation)
+            session.flush()  # its id, which the signed code carries
+            reservation.code = signing.sign_reservation(reservation)
+            session.add(ReservationEvent(reservation=reservation, from_state=None,
+                                         to_state=ReservationState.BOOKED, actor=actor,
+                                         at=now, cause=cause))
+            if email:
+                session.add(OutgoingMail(reservation_id=reservation.id, kind="confirmation",
+                                         created_at=now, next_attempt_at=now))
+            session.commit()
+            return reservation
+        except IntegrityError as error:
+            # Another booking took the item a moment ago, or the numeric code is another
+            # active reservation's. (A database that does not answer in time is no race:
+            # its error goes up, and the visitor is asked to try again in a minute.)
+            session.rollback()
+            logger.info("allocation attempt %d lost a race: %s", attempt, error.orig)
+            twin = booked_with_key(session, booking_key)
+            if twin is not None:
+                return twin  # the same booking, sent twice at once
+        except DomainError:
+            session.rollback()
+            raise
+    raise sold_out(item_type)
+
+
+def booked_with_key(session: Session, booking_key: str | None) -> Reservation | None:
+    """The reservation stored with this one-time key (hashed), if any."""
+    if not booking_key:
+        return None
+    return session.scalars(select(Reservation).where(
+        Reservation.booking_key == booking_key)).first()
+
+
+def _take_allocation_turn(session: Session, site: Site, item_type: ItemType) -> None:
+    """Wait until no other booking of this item type at this site is between its turn and
+    its commit; the turn ends with the transaction. Without it, simultaneous bookings all
+    pick the same item and all but one are refused by the overlap guard (which stays the
+    real guarantee). The wait is bounded by the request's lock time-out (PostgreSQL) or
+    busy time-out (SQLite), after which the visitor is asked to try again shortly."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(site.id, item_type.id)))
+    else:
+        # SQLite has one write lock for the whole database. Python's sqlite3 begins a
+        # transaction only before the first write, so the reads of this request so far
+        # ran outside one and this BEGIN starts it, taking the write lock at once.
+        session.execute(text("BEGIN IMMEDIATE"))
+
+
+def _checked_request(session: Session, site: Site, item_type: ItemType, start: datetime,
+                     end: datetime, name: str | None, email: str | None, person: Person | None,
+                     now: datetime, grace_minutes: int, rule: BookingRule | None = None
+                     ) -> tuple[str, str | None, Person, BookingRule]:
+    """The checks before any item is chosen: name, address, the window against the rules.
+    Returns the cleaned name and address, the person (with that address) and the rule."""
+    name = clean_name(name)
+    email = clean_email(email)
+    person = person or Person()
+    person = Person(email or person.email, person.reservation_ids, person.client_key,
+                    person.client_limit)
+    rule = rule or rules.rule_for(session, site, item_type)
+    rules.check_window(session, site, item_type, rule, start, end, now,
+                       grace_minutes=grace_minutes)
+    return name, email, person, rule
+
+
+def _check_person(session: Session, site: Site, item_type: ItemType, rule: BookingRule,
+                  person: Person, start: datetime, end: datetime, now: datetime) -> None:
+    """The per-person rules (how many active reservations of the type at the site, how
+    long a chain of loans) and the per-address limit."""
+    who = []
+    if person.email:
+        who.append(Reservation.person_key == person_key(person.email))
+    if person.reservation_ids:
+        who.append(Reservation.id.in_(person.reservation_ids))
+    theirs = []
+    if who:
+        theirs = session.execute(
+            select(Reservation.start_at, Reservation.end_at)
+            .join(Reservation.item).join(Reservation.compartment).join(Compartment.cabinet)
+            .where(or_(*who), active_by_key(), Reservation.end_at > now,
+                   Item.item_type_id == item_type.id, Cabinet.site_id == site.id)).all()
+    rules.check_person(rule, item_type, theirs, start, end)
+    if person.limited_by_address and held_by_address(
+            session, person.client_key, now, person.client_limit) >= person.client_limit:
+        raise DomainError(_l(
+            "Many reservations are already active from your internet connection. "
+            "Please return or cancel one first, or call us and we book for you."))
+
+
+def held_by_address(session: Session, client_key: str, now: datetime, up_to: int) -> int:
+    """How many active reservations the client's address holds, counted up to ``up_to``:
+    an address holds no more than its limit unless the limit was lowered, and counting
+    them all made each booking slower by every reservation the address held."""
+    held = (select(Reservation.id)
+            .where(Reservation.client_key == client_key, active_by_key(),
+                   Reservation.end_at > now)
+            .limit(up_to).subquery())
+    return session.scalar(select(func.count()).select_from(held))
