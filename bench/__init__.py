@@ -43,3 +43,24 @@ def drop_database(name: str) -> None:
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                      "WHERE datname = %s", (name,))
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def copy_database(url: str, prefix: str = "locker_bench") -> str:
+    """A copy of the bench's database at ``url`` (nobody connected to it), so that two
+    versions of the code each start from the same data; its URL. PostgreSQL copies it as a
+    template into a database of the run's own (dropped at the end), SQLite copies the file."""
+    import shutil
+
+    from sqlalchemy import make_url
+    source = make_url(url)
+    if source.get_backend_name() == "sqlite":
+        target = Path(source.database).with_name(f"{prefix}-{uuid.uuid4().hex[:6]}.sqlite")
+        shutil.copyfile(source.database, target)
+        return source.set(database=str(target)).render_as_string(hide_password=False)
+    import psycopg
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(ADMIN_URL.replace("+psycopg", ""), autocommit=True,
+                         connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source.database}"')
+    atexit.register(drop_database, name)
+    return source.set(database=name).render_as_string(hide_password=False)

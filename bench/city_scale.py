@@ -2,20 +2,24 @@
 next to a bare endpoint of the same app on the same gunicorn (config/gunicorn.conf.py).
 
     python -m bench.city_scale [--sizes 10000,100000,1000000] [--database sqlite|postgresql|both]
-                               [--rounds 40] [--bookings 60] [--record]
+                               [--rounds 40] [--bookings 60] [--before CHECKOUT] [--record]
 
 For each size: that many past reservations (90 % returned, spread over three years, as
 bench.statistics makes them), then, over HTTP with keep-alive and interleaved with the bare
 endpoint (medians):
 
-- the site page ``GET /s/<slug>/`` and the availability API;
+- the site page ``GET /s/<slug>/``, the availability API and a reservation's page
+  ``GET /r/<code>``;
 - a controller's first sync (``since=0``) and an incremental one;
 - booking through the API, one client after the other and with 8 clients at once (after
   a round not counted that warms every worker), as throughput next to the bare endpoint's
   with the same clients.
 
-Goals (issue 11): pages and availability <= 3x the bare endpoint at 1M, growing <= 1.2x from
-10k to 1M; booking throughput >= 1/4 of the bare endpoint's; a first sync at 1M <= 2 s.
+Goals (issues 11 and 31): pages and availability <= 3x the bare endpoint at 1M, growing
+<= 1.2x from 10k to 1M, the syncs too; booking with 8 clients >= 1/6 of the bare endpoint's
+throughput, growing <= 1.2x; a first sync at 1M <= 2 s. ``--before`` serves another
+checkout's code (a worktree of an earlier commit) on a copy of the same data right before
+ours at each size, so that both meet the same minute of the machine.
 PostgreSQL: a database of its own on LOCKER_BENCH_POSTGRES_URL's server, dropped at the end.
 """
 from __future__ import annotations
@@ -35,7 +39,7 @@ from pathlib import Path
 
 import requests
 
-from bench import record
+from bench import copy_database, record
 from bench.statistics import build_app, fill
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,6 +142,7 @@ class Bookings:
         self.base, self.slug, self.item_type = base, slug, item_type
         self._slots, self._lock, self._n = _slots(items, first_day), threading.Lock(), first_number
         self.refused = 0
+        self.last_code = None  # the code of a booking made, for its reservation page
 
     def book(self, client: requests.Session) -> float:
         with self._lock:
@@ -154,6 +159,7 @@ class Bookings:
             with self._lock:
                 self.refused += 1
             raise RuntimeError(f"booking refused: {response.status_code} {response.text[:200]}")
+        self.last_code = response.json()["code"]
         return took
 
 
@@ -231,6 +237,7 @@ def measure_server(base: str, rounds: int, bookings: int) -> dict:
     today = date.today() + timedelta(days=1)
     paths = {"site": (f"/s/{slug}/", {}),
              "availability": (f"/api/v1/sites/{slug}/availability?from={today}&to={today + timedelta(days=6)}", {}),
+             "reservation": (f"/r/{book.last_code}", {}),
              "first_sync": ("/api/v1/controller/sync?since=0", {"headers": AUTH})}
     first = client.get(base + "/api/v1/controller/sync?since=0", headers=AUTH).json()
     figures["first_sync_reservations"] = len(first["reservations"])
@@ -259,7 +266,9 @@ def measure_server(base: str, rounds: int, bookings: int) -> dict:
 
 
 def measure(count: int, postgres: bool = False, rounds: int = 40, bookings: int = 60,
-            quiet: bool = False) -> dict:
+            quiet: bool = False, codes: tuple[Path, ...] = (ROOT,)) -> list[dict]:
+    """The figures at ``count`` past reservations for each checkout in ``codes`` (this one,
+    or an earlier one to compare), one after the other, each on a copy of the same data."""
     import logging
     say = (lambda text: None) if quiet else (lambda text: print(text, file=sys.stderr, flush=True))
     folder = Path(tempfile.mkdtemp(prefix="bench-city-"))
@@ -268,55 +277,72 @@ def measure(count: int, postgres: bool = False, rounds: int = 40, bookings: int 
         url = prepare(folder, count, postgres, say)
     finally:
         logging.disable(logging.NOTSET)  # the process (a test run) logs as before
-    say(f"{count:,} past reservations: serving with gunicorn")
-    server = Server(url, folder)
-    try:
-        figures = measure_server(server.base, rounds, bookings)
-    finally:
-        server.stop()
-    figures.update(reservations=count, database="postgresql" if postgres else "sqlite")
-    return figures
+    rows = []
+    for code in codes:
+        say(f"{count:,} past reservations: serving {code} with gunicorn")
+        server = Server(copy_database(url) if len(codes) > 1 else url, folder, code=code)
+        try:
+            figures = measure_server(server.base, rounds, bookings)
+        finally:
+            server.stop()
+        figures.update(reservations=count, database="postgresql" if postgres else "sqlite",
+                       code="" if code == ROOT else str(code))
+        rows.append(figures)
+    return rows
+
+
+PAGES = (("site", "site page"), ("availability", "availability API"),
+         ("reservation", "reservation page"), ("first_sync", "first sync, a page"),
+         ("incremental_sync", "incremental sync"))
 
 
 def report(rows: list[dict]) -> str:
     lines = []
     for database in ("sqlite", "postgresql"):
-        mine = [f for f in rows if f["database"] == database]
-        if not mine:
-            continue
-        lines.append(f"{database}: past reservations " + " / ".join(f"{f['reservations']:,}" for f in mine))
-
-        def ratio(name):
-            return " / ".join(f"{f[name + '_seconds'] * 1000:.1f} ms = {f[name + '_seconds'] / f['page_bare_seconds']:.1f}x"
-                              if name + "_seconds" in f else "-" for f in mine)
-        for name, label in (("site", "site page"), ("availability", "availability API"),
-                            ("first_sync", "first sync, a page"),
-                            ("incremental_sync", "incremental sync")):
-            lines.append(f"  {label:<22} {ratio(name)}")
-        lines.append("  first sync, all pages  " + " / ".join(
-            f"{f['first_sync_pages']} page(s), {f['first_sync_reservations']} reservations on the first"
-            for f in mine))
-        lines.append("  bare endpoint          " + " / ".join(
-            f"{f['page_bare_seconds'] * 1000:.2f} ms" for f in mine))
-        lines.append("  booking, 1 client      " + " / ".join(
-            f"{f['booking_seconds'] * 1000:.1f} ms = 1/{1 / f['booking_throughput_1']:.1f} of bare"
-            for f in mine))
-        lines.append("  booking, 8 clients     " + " / ".join(
-            f"{f['bookings_per_second_8']:.0f}/s = 1/{1 / f['booking_throughput_8']:.1f} of bare "
-            f"({f['bare_per_second_8']:.0f}/s)" for f in mine))
-        first, last = mine[0], mine[-1]
-        if len(mine) > 1:
-            # As multiples of the bare endpoint measured beside them, as the goal reads:
-            # the machine's own pace moved by a fifth between two sizes of one run (bare
-            # endpoint 0.89 -> 1.07 ms), and the times alone counted that as growth.
-            for name, label in (("site", "site page growth"), ("availability", "availability growth")):
-                if f"{name}_seconds" not in first or f"{name}_seconds" not in last:
-                    continue
-                times = last[f"{name}_seconds"] / first[f"{name}_seconds"]
-                relative = times / (last["page_bare_seconds"] / first["page_bare_seconds"])
-                lines.append(f"  {label} {first['reservations']:,} -> {last['reservations']:,}: "
-                             f"{relative:.2f}x of bare (times alone {times:.2f}x)")
+        for code in dict.fromkeys(f.get("code", "") for f in rows):
+            mine = [f for f in rows if f["database"] == database and f.get("code", "") == code]
+            if mine:
+                lines += _report(database, code, mine)
     return "\n".join(lines)
+
+
+def _report(database: str, code: str, mine: list[dict]) -> list[str]:
+    served = f" (served by {code})" if code else ""
+    lines = [f"{database}{served}: past reservations "
+             + " / ".join(f"{f['reservations']:,}" for f in mine)]
+
+    def ratio(name):
+        return " / ".join(f"{f[name + '_seconds'] * 1000:.1f} ms = {f[name + '_seconds'] / f['page_bare_seconds']:.1f}x"
+                          if name + "_seconds" in f else "-" for f in mine)
+    for name, label in PAGES:
+        lines.append(f"  {label:<22} {ratio(name)}")
+    lines.append("  first sync, all pages  " + " / ".join(
+        f"{f['first_sync_pages']} page(s), {f['first_sync_reservations']} reservations on the first"
+        for f in mine))
+    lines.append("  bare endpoint          " + " / ".join(
+        f"{f['page_bare_seconds'] * 1000:.2f} ms" for f in mine))
+    lines.append("  booking, 1 client      " + " / ".join(
+        f"{f['booking_seconds'] * 1000:.1f} ms = 1/{1 / f['booking_throughput_1']:.1f} of bare"
+        for f in mine))
+    lines.append("  booking, 8 clients     " + " / ".join(
+        f"{f['bookings_per_second_8']:.0f}/s = 1/{1 / f['booking_throughput_8']:.1f} of bare "
+        f"({f['bare_per_second_8']:.0f}/s)" for f in mine))
+    first, last = mine[0], mine[-1]
+    if len(mine) > 1:
+        # As multiples of the bare endpoint measured beside them, as the goal reads: the
+        # machine's own pace moved by a fifth between two sizes of one run (bare endpoint
+        # 0.89 -> 1.07 ms), and the times alone counted that as growth.
+        for name, label in PAGES:
+            if f"{name}_seconds" not in first or f"{name}_seconds" not in last:
+                continue
+            times = last[f"{name}_seconds"] / first[f"{name}_seconds"]
+            relative = times / (last["page_bare_seconds"] / first["page_bare_seconds"])
+            lines.append(f"  {label} growth {first['reservations']:,} -> {last['reservations']:,}: "
+                         f"{relative:.2f}x of bare (times alone {times:.2f}x)")
+        growth = first["booking_throughput_8"] / last["booking_throughput_8"]
+        lines.append(f"  booking, 8 clients, growth {first['reservations']:,} -> "
+                     f"{last['reservations']:,}: {growth:.2f}x of bare")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,20 +352,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--bookings", type=int, default=60)
+    parser.add_argument("--before", type=Path, metavar="CHECKOUT",
+                        help="also serve this checkout's code, on a copy of the same data, "
+                             "right before ours at each size")
     parser.add_argument("--record", action="store_true", help="append the figures to bench/RESULTS.md")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     databases = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
+    codes = (args.before.resolve(), ROOT) if args.before else (ROOT,)
     rows = []
     for database in databases:
         for size in sizes:
-            rows.append(measure(size, database == "postgresql", args.rounds, args.bookings))
-            print(report([rows[-1]]), flush=True)
+            rows += measure(size, database == "postgresql", args.rounds, args.bookings,
+                            codes=codes)
+            print(report(rows[-len(codes):]), flush=True)
     text = report(rows)
     print("\n" + text)
     if args.record:
-        record("City scale", f"python -m bench.city_scale --sizes {args.sizes} "
-               f"--database {args.database} --record", text)
+        command = " ".join(["python -m bench.city_scale", *(argv if argv is not None else sys.argv[1:])])
+        record("City scale", command, text)
     return 0
 
 

@@ -43,7 +43,7 @@ def test_statistics_bench_runs_and_reports():
 def test_city_scale_bench_runs_and_reports():
     """The short version: 2,000 past reservations on SQLite behind the real gunicorn."""
     from bench.city_scale import measure, report
-    figures = measure(2000, rounds=3, bookings=8, quiet=True)
+    [figures] = measure(2000, rounds=3, bookings=8, quiet=True)
     assert figures["reservations"] == 2000 and figures["site_seconds"] > 0
     assert figures["availability_seconds"] > 0 and figures["first_sync_reservations"] >= 8
     assert figures["bookings_per_second_8"] > 0
@@ -55,6 +55,7 @@ def test_city_scale_bench_runs_and_reports():
                   page_bare_seconds=figures["page_bare_seconds"] * 2)
     assert "site page growth 2,000 -> 20,000: 1.00x of bare (times alone 2.00x)" in report(
         [figures, slower])
+    assert figures["reservation_seconds"] > 0 and "reservation page" in text
 
 
 def test_booking_rush_bench_runs_and_reports(tmp_path):

@@ -24,7 +24,7 @@ def test_keys_are_parsed_once_and_a_rotation_is_seen_at_once(tmp_path, monkeypat
 
 
 def test_the_qr_of_a_link_is_drawn_once(app):
-    from locker_app.booking.routes import _qr_svg
+    from locker_app.shared.reservation_page import qr_svg as _qr_svg
     _qr_svg.cache_clear()
     first = _qr_svg("https://example.org/r/abc")
     assert _qr_svg("https://example.org/r/abc") is first

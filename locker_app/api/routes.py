@@ -11,7 +11,7 @@ from flask import current_app, g, jsonify, request
 from locker_app.api import bp
 from locker_app.extensions import db
 from locker_app.input_guard import BadInput, parse_json_body, seconds, whole_number
-from locker_app.services import controllers
+from locker_app.services import controller_sync, controllers
 from locker_app.services.commands import pending_for
 from locker_app.services.errors import DomainError
 
@@ -38,7 +38,7 @@ def sync():
         since = whole_number(request.args.get("since"), "since")
     except BadInput as error:
         return jsonify(error=str(error)), 400
-    return jsonify(controllers.sync(db.session, g.controller, since,
+    return jsonify(controller_sync.sync(db.session, g.controller, since,
                                     current_app.config["SYNC_PAGE_SIZE"]))
 
 

@@ -1,28 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (DateField, EmailField, HiddenField, StringField, SubmitField, TextAreaField,
-                     TimeField)
+from wtforms import EmailField, HiddenField, StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
-
-class _PlainMessageMixin:
-    """Date and time fields whose parse error is our own plain sentence."""
-
-    parse_message = None
-
-    def process_formdata(self, valuelist):
-        try:
-            super().process_formdata(valuelist)
-        except ValueError:
-            raise ValueError(str(self.parse_message)) from None
-
-
-class DayField(_PlainMessageMixin, DateField):
-    parse_message = _l("Please choose a day.")
-
-
-class ClockField(_PlainMessageMixin, TimeField):
-    parse_message = _l("Please choose a time.")
+from locker_app.shared.fields import ClockField, DayField
 
 
 class ReservationForm(FlaskForm):

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from locker_app.booking import bp
 from locker_app.booking.forms import DefectForm, FeedbackForm
-from locker_app.booking.routes import _locale, _reservation_or_404, reservation_page_values
+from locker_app.booking.routes import _locale, _reservation_or_404
+from locker_app.shared.reservation_page import reservation_page_values
 from locker_app.extensions import db
 from locker_app.models import Site
 from locker_app.limits import report_limit

@@ -1,16 +1,11 @@
 """Visitor pages: what is free, reserve, the reservation with its QR code, cancel."""
 from __future__ import annotations
 
-import io
 from datetime import datetime, timedelta
-from functools import lru_cache
 
-import qrcode
-import qrcode.image.svg
 from flask import (Response, abort, current_app, flash, redirect, render_template, request,
                    session, url_for)
 from flask_babel import get_locale, gettext as _
-from markupsafe import Markup
 from sqlalchemy import select
 
 from locker_app.booking import bp
@@ -19,10 +14,10 @@ from locker_app.extensions import db
 from locker_app.models import ItemType, Site, utcnow
 from locker_app.limits import booking_limits, cancel_limit, client_key
 from locker_app.security import safe_next
-from locker_app.services import (booking, booking_keys, free_times, numeric_codes, reports,
-                                 reservations, rules)
+from locker_app.shared.reservation_page import public_url, qr_svg, reservation_page_values
+from locker_app.services import booking, booking_keys, free_times, reports, reservations, rules
 from locker_app.services.errors import DomainError, NotFound, SoldOut
-from locker_app.services.mail import reservation_url
+from locker_app.services.sold_out_memo import sold_out_memo
 from locker_app.services.timeutil import local_to_utc, to_local
 
 
@@ -105,7 +100,8 @@ def reserve(slug: str, type_code: str):
                 booking.check_booking(db.session, **values)
             else:
                 key = _booking_key(form)
-                reservation, replayed = booking_keys.book_once(db.session, key, **values)
+                reservation, replayed = booking_keys.book_once(db.session, key,
+                                                               memo=sold_out_memo(), **values)
         except booking_keys.KeyReused:
             # Back in the browser and sent again with other answers: the booking made with
             # this form stands; a new booking starts from a new form.
@@ -166,32 +162,6 @@ def _reservation_or_404(token: str):
         abort(404)
 
 
-def _public_url(reservation) -> str:
-    return reservation_url(reservation, request.url_root)
-
-
-@lru_cache(maxsize=256)
-def _qr_svg(data: str) -> str:
-    """The QR as SVG, made once per link and process (drawing it was 80 % of a reservation
-    page's time); kept by the link itself, so a changed link is drawn anew."""
-    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=4)  # 4 modules: the quiet zone
-    buffer = io.BytesIO()
-    image.save(buffer)
-    return buffer.getvalue().decode("utf-8")
-
-
-def reservation_page_values(reservation) -> dict:
-    """What the reservation page, the visitor's ticket and the staff ticket show."""
-    svg = _qr_svg(_public_url(reservation))
-    rule = rules.rule_for(db.session, reservation.compartment.cabinet.site, reservation.item.item_type)
-    # The SVG comes from our own QR generator, not from user input.
-    return dict(qr_svg=Markup(svg[svg.index("<svg"):]),
-                numeric_code=numeric_codes.grouped(reservation.numeric_code),
-                start=to_local(reservation.start_at), end=to_local(reservation.end_at),
-                pickup_until=to_local(reservation.pickup_until),
-                early_minutes=rule.early_pickup_minutes, site=reservation.compartment.cabinet.site)
-
-
 @bp.get("/r/<token>")
 def reservation(token: str):
     reservation = _reservation_or_404(token)
@@ -226,7 +196,7 @@ def cancel_confirm(token: str):
 @bp.get("/r/<token>/qr.svg")
 def reservation_qr(token: str):
     reservation = _reservation_or_404(token)
-    return Response(_qr_svg(_public_url(reservation)), mimetype="image/svg+xml")
+    return Response(qr_svg(public_url(reservation)), mimetype="image/svg+xml")
 
 
 @bp.post("/r/<token>/cancel")

@@ -8,7 +8,7 @@
    advisory lock on (site, item type), as pretix locks a scarce resource; on SQLite the
    database's write lock. Bookings of the same kind at the same site take turns from here
    to the commit; everything else goes on.
-4. In the turn: the person's limits, the first free item, the reservation with its signed
+4. In the turn: the first free item, the person's limits, the reservation with its signed
    code, its first event and its confirmation mail. Commit.
 5. The database keeps the last word on overlaps (an exclusion constraint on PostgreSQL,
    triggers on SQLite) and on numeric codes: a write it refuses is rolled back, and the
@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import get_locale, lazy_gettext as _l
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import bindparam, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,7 +33,7 @@ from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType
                                active_by_key, utcnow)
 from locker_app.services import numeric_codes, rules, signing
 from locker_app.services.errors import DomainError, SoldOut
-from locker_app.services.free_items import first_free_item
+from locker_app.services.free_items import first_free_item, first_free_item_id
 
 logger = logging.getLogger(__name__)
 NAME_MAX = 80
@@ -126,17 +127,23 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
     now = now or utcnow()
     name, email, person, rule = _checked_request(session, site, item_type, start, end, name,
                                                  email, person, now, grace_minutes, rule)
-    if first_free_item(session, site, item_type, start, end) is None:
+    # Loaded with its compartment and cabinet before the turn, so that the turn, which the
+    # next booking of the kind waits for, only asks which item is free.
+    seen_free = first_free_item(session, site, item_type, start, end)
+    if seen_free is None:
         session.rollback()
         raise sold_out(item_type)
     cause = cause or ("booked online" if actor == "visitor" else f"booked by {actor}")
     for attempt in range(1, ALLOCATION_ATTEMPTS + 1):
         try:
             _take_allocation_turn(session, site, item_type)
-            _check_person(session, site, item_type, rule, person, start, end, now)
-            item = first_free_item(session, site, item_type, start, end)
-            if item is None:
+            # The free item first: in a rush for the last items most turns end here.
+            item_id = first_free_item_id(session, site, item_type, start, end)
+            if item_id is None:
                 raise sold_out(item_type)
+            # Another booking may have taken the one seen before the turn: then the next.
+            item = seen_free if item_id == seen_free.id else session.get(Item, item_id)
+            _check_person(session, site, item_type, rule, person, start, end, now)
             reservation = Reservation(
                 item=item, compartment=item.compartment, start_at=start, end_at=end,
                 pickup_until=min(end, start + timedelta(minutes=rule.pickup_window_minutes)),
@@ -177,8 +184,7 @@ def booked_with_key(session: Session, booking_key: str | None) -> Reservation | 
     """The reservation stored with this one-time key (hashed), if any."""
     if not booking_key:
         return None
-    return session.scalars(select(Reservation).where(
-        Reservation.booking_key == booking_key)).first()
+    return session.scalars(_with_key(), {"key": booking_key}).first()
 
 
 def _take_allocation_turn(session: Session, site: Site, item_type: ItemType) -> None:
@@ -217,18 +223,12 @@ def _check_person(session: Session, site: Site, item_type: ItemType, rule: Booki
                   person: Person, start: datetime, end: datetime, now: datetime) -> None:
     """The per-person rules (how many active reservations of the type at the site, how
     long a chain of loans) and the per-address limit."""
-    who = []
-    if person.email:
-        who.append(Reservation.person_key == person_key(person.email))
-    if person.reservation_ids:
-        who.append(Reservation.id.in_(person.reservation_ids))
+    by_email, by_ids = bool(person.email), bool(person.reservation_ids)
     theirs = []
-    if who:
-        theirs = session.execute(
-            select(Reservation.start_at, Reservation.end_at)
-            .join(Reservation.item).join(Reservation.compartment).join(Compartment.cabinet)
-            .where(or_(*who), active_by_key(), Reservation.end_at > now,
-                   Item.item_type_id == item_type.id, Cabinet.site_id == site.id)).all()
+    if by_email or by_ids:
+        theirs = session.execute(_their_reservations(by_email, by_ids), {
+            "person_key": person_key(person.email), "ids": list(person.reservation_ids),
+            "now": now, "item_type_id": item_type.id, "site_id": site.id}).all()
     rules.check_person(rule, item_type, theirs, start, end)
     if person.limited_by_address and held_by_address(
             session, person.client_key, now, person.client_limit) >= person.client_limit:
@@ -241,8 +241,37 @@ def held_by_address(session: Session, client_key: str, now: datetime, up_to: int
     """How many active reservations the client's address holds, counted up to ``up_to``:
     an address holds no more than its limit unless the limit was lowered, and counting
     them all made each booking slower by every reservation the address held."""
+    return session.scalar(_held_by_address(), {"client_key": client_key, "now": now,
+                                               "up_to": up_to})
+
+
+# The statements a booking runs are built once per process, their values bound when they
+# run: building one of them took longer than running it (bench/RESULTS.md, issue 31).
+@functools.cache
+def _their_reservations(by_email: bool, by_ids: bool):
+    """The windows of a person's active reservations of a type at a site, found by their
+    address, by the ids this browser made, or both."""
+    who = []
+    if by_email:
+        who.append(Reservation.person_key == bindparam("person_key"))
+    if by_ids:
+        who.append(Reservation.id.in_(bindparam("ids", expanding=True)))
+    return (select(Reservation.start_at, Reservation.end_at)
+            .join(Reservation.item).join(Reservation.compartment).join(Compartment.cabinet)
+            .where(or_(*who), active_by_key(), Reservation.end_at > bindparam("now"),
+                   Item.item_type_id == bindparam("item_type_id"),
+                   Cabinet.site_id == bindparam("site_id")))
+
+
+@functools.cache
+def _held_by_address():
     held = (select(Reservation.id)
-            .where(Reservation.client_key == client_key, active_by_key(),
-                   Reservation.end_at > now)
-            .limit(up_to).subquery())
-    return session.scalar(select(func.count()).select_from(held))
+            .where(Reservation.client_key == bindparam("client_key"), active_by_key(),
+                   Reservation.end_at > bindparam("now"))
+            .limit(bindparam("up_to")).subquery())
+    return select(func.count()).select_from(held)
+
+
+@functools.cache
+def _with_key():
+    return select(Reservation).where(Reservation.booking_key == bindparam("key"))

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from locker_app.models import ItemType, Reservation, Site
 from locker_app.services import booking
-from locker_app.services.errors import DomainError
+from locker_app.services.errors import DomainError, SoldOut
+from locker_app.services.sold_out_memo import SoldOutMemo
 
 KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # The database did not answer, so whether the booking's COMMIT went through is unknown.
@@ -46,17 +47,27 @@ def stored_form(raw: str | None, field: str = "idempotency_key") -> str | None:
 
 
 def book_once(session: Session, key: str, *, site: Site, item_type: ItemType,
-              start: datetime, end: datetime, **details) -> tuple[Reservation, bool]:
+              start: datetime, end: datetime, memo: SoldOutMemo | None = None,
+              **details) -> tuple[Reservation, bool]:
     """(the reservation, whether it was made before with this key). ``key`` is the stored
-    form (``stored_form``); ``details`` the rest of booking.create_reservation's
-    arguments."""
+    form (``stored_form``); ``details`` the rest of booking.create_reservation's arguments.
+    With a ``memo``, a window found sold out a moment ago is refused without asking for a
+    free item again (after the key: a form sent twice still finds its booking)."""
     earlier = booking.booked_with_key(session, key)
     if earlier is not None:
         return _same_request(earlier, site, item_type, start, end), True
+    window = (site.id, item_type.id, start, end)
+    refusal = memo.sold_out(window) if memo is not None else None
+    if refusal:
+        raise SoldOut(refusal)
     try:
         return booking.create_reservation(
             session, site=site, item_type=item_type, start=start, end=end, booking_key=key,
             **details), False
+    except SoldOut:
+        if memo is not None:
+            memo.remember(window, {"de": item_type.name("de"), "en": item_type.name("en")})
+        raise
     except UNANSWERED:
         # The booking may have been stored all the same: asked again (a database still
         # away raises again, and the visitor is told to try in a minute).

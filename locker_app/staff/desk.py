@@ -11,7 +11,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
 from locker_app.auth.forms import PasswordForm
-from locker_app.booking.routes import reservation_page_values
+from locker_app.shared.reservation_page import reservation_page_values
 from locker_app.extensions import db
 from locker_app.models import ControllerEvent, ItemType, Reservation, ReservationState, Site, utcnow
 from locker_app.services import alerts as alert_service

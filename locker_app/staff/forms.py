@@ -8,7 +8,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Reg
 from wtforms import ValidationError
 from wtforms.fields.choices import SelectChoice
 
-from locker_app.booking.forms import ClockField, DayField
+from locker_app.shared.fields import ClockField, DayField
 from locker_app.services.errors import DomainError
 
 REQUIRED = _l("Please fill in this field.")
