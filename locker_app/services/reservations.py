@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, bindparam, case, func, select
+from sqlalchemy import DateTime, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session, joinedload
 
 import signed_code
@@ -29,19 +29,13 @@ class Availability:
 
 def site_by_slug(session: Session, slug: str) -> Site | None:
     """The site with this slug, unless retired."""
-    return session.scalars(select(Site).where(Site.slug == slug,
-                                              Site.retired_at.is_(None))).first()
+    return session.scalars(_site_by_slug(), {"slug": slug}).first()
 
 
 def availability(session: Session, site: Site, start: datetime, end: datetime) -> list[Availability]:
     """For each item type offered at the site (not retired, with items there): how many
     are in service, how many are free for the whole of [start, end). One statement."""
-    rows = session.execute(
-        usable_items(site.id).join(Item.item_type)
-        .where(ItemType.retired_at.is_(None))
-        .with_only_columns(ItemType, func.count(Item.id),
-                           func.sum(case((overlapping(start, end), 0), else_=1)))
-        .group_by(ItemType.id).order_by(ItemType.id)).all()
+    rows = session.execute(_availability(), {"site_id": site.id, "start": start, "end": end})
     return [Availability(item_type, total, int(free)) for item_type, total, free in rows]
 
 
@@ -51,16 +45,37 @@ def offered_items(session: Session, slug: str) -> tuple[Site | None, list[tuple[
     without any item (or none at all)."""
     offered: dict[int, tuple[ItemType, list[int]]] = {}
     site = None
-    for site, item_id, item_type in session.execute(
-            select(Site, Item.id, ItemType).select_from(Item).join(Item.compartment)
-            .join(Compartment.cabinet).join(Cabinet.site).join(Item.item_type)
-            .where(Site.slug == slug, Site.retired_at.is_(None),
-                   ItemType.retired_at.is_(None), *usable())
-            .order_by(ItemType.id, Item.id)):
+    for site, item_id, item_type in session.execute(_offered(), {"slug": slug}):
         offered.setdefault(item_type.id, (item_type, []))[1].append(item_id)
     if site is None:
         site = site_by_slug(session, slug)
     return site, list(offered.values())
+
+
+# The statements of the site page and the API are built once per process, their values
+# bound when they run: building one of them took longer than running it (issue 31).
+@functools.cache
+def _site_by_slug():
+    return select(Site).where(Site.slug == bindparam("slug"), Site.retired_at.is_(None))
+
+
+@functools.cache
+def _availability():
+    start, end = bindparam("start", type_=DateTime()), bindparam("end", type_=DateTime())
+    return (usable_items(bindparam("site_id")).join(Item.item_type)
+            .where(ItemType.retired_at.is_(None))
+            .with_only_columns(ItemType, func.count(Item.id),
+                               func.sum(case((overlapping(start, end), 0), else_=1)))
+            .group_by(ItemType.id).order_by(ItemType.id))
+
+
+@functools.cache
+def _offered():
+    return (select(Site, Item.id, ItemType).select_from(Item).join(Item.compartment)
+            .join(Compartment.cabinet).join(Cabinet.site).join(Item.item_type)
+            .where(Site.slug == bindparam("slug"), Site.retired_at.is_(None),
+                   ItemType.retired_at.is_(None), *usable())
+            .order_by(ItemType.id, Item.id))
 
 
 def booking_context(session: Session, slug: str, code: str
@@ -88,15 +103,20 @@ def find_by_code(session: Session, token: str) -> Reservation:
         claims = signed_code.verify(token, signing.public_key_objects())
     except signed_code.InvalidCode:
         raise NotFound(_l("We could not find this reservation.")) from None
-    # With its item and type, compartment, cabinet and site, which every page of a
-    # reservation shows: one statement instead of six.
-    reservation = session.get(Reservation, claims.reservation_id, options=[
-        joinedload(Reservation.item, innerjoin=True).joinedload(Item.item_type, innerjoin=True),
-        joinedload(Reservation.compartment, innerjoin=True)
-        .joinedload(Compartment.cabinet, innerjoin=True).joinedload(Cabinet.site, innerjoin=True)])
+    reservation = session.scalars(_by_id(), {"id": claims.reservation_id}).first()
     if reservation is None or reservation.code != token:
         raise NotFound(_l("We could not find this reservation."))
     return reservation
+
+
+@functools.cache
+def _by_id():
+    """A reservation with its item and type, compartment, cabinet and site, which every
+    page of a reservation shows: one statement instead of six (built once per process)."""
+    return select(Reservation).where(Reservation.id == bindparam("id")).options(
+        joinedload(Reservation.item, innerjoin=True).joinedload(Item.item_type, innerjoin=True),
+        joinedload(Reservation.compartment, innerjoin=True)
+        .joinedload(Compartment.cabinet, innerjoin=True).joinedload(Cabinet.site, innerjoin=True))
 
 
 def can_cancel(reservation: Reservation, now: datetime | None = None) -> bool:

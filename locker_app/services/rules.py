@@ -34,8 +34,15 @@ def duration_text(minutes: int) -> str:
 
 
 def rule_for(session: Session, site: Site, item_type: ItemType) -> BookingRule:
-    return or_defaults(session.scalars(select(BookingRule).where(
-        BookingRule.site_id == site.id, BookingRule.item_type_id == item_type.id)).first())
+    return or_defaults(session.scalars(_rule_statement(), {
+        "site_id": site.id, "item_type_id": item_type.id}).first())
+
+
+@functools.cache
+def _rule_statement():
+    """Built once per process (asked on most pages; building it cost more than running it)."""
+    return select(BookingRule).where(BookingRule.site_id == bindparam("site_id"),
+                                     BookingRule.item_type_id == bindparam("item_type_id"))
 
 
 def or_defaults(rule: BookingRule | None) -> BookingRule:
