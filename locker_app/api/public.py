@@ -381,9 +381,8 @@ def create_reservation():
     rule = rules.or_defaults(rule)
     names = {"de": item_type.name("de"), "en": item_type.name("en")}
     try:
-        key = booking_keys.stored_form(request.headers.get("Idempotency-Key"),
-                                       "Idempotency-Key") or booking_keys.stored_form(
-                                           booking_keys.new_key())
+        sent = booking_keys.stored_form(request.headers.get("Idempotency-Key"),
+                                        "Idempotency-Key")
     except DomainError as refusal:
         return error(refusal, "invalid", 400, refusal.field)
     # What was just written is answered from memory: not expired by the commit, so the
@@ -392,7 +391,8 @@ def create_reservation():
     session.expire_on_commit = False
     try:
         reservation, replayed = booking_keys.book_once(
-            db.session, key, site=site, item_type=item_type, start=start, end=end,
+            db.session, sent or booking_keys.stored_form(booking_keys.new_key()),
+            ours=sent is None, site=site, item_type=item_type, start=start, end=end,
             name=payload.name,
             email=payload.email, grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"],
             rule=rule,

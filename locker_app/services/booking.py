@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import get_locale, lazy_gettext as _l
-from sqlalchemy import bindparam, func, insert, or_, select, text
+from sqlalchemy import Integer, bindparam, func, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -200,7 +200,7 @@ def _take_allocation_turn(session: Session, site: Site, item_type: ItemType) -> 
     real guarantee). The wait is bounded by the request's lock time-out (PostgreSQL) or
     busy time-out (SQLite), after which the visitor is asked to try again shortly."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(site.id, item_type.id)))
+        session.execute(_advisory_lock(), {"site_id": site.id, "item_type_id": item_type.id})
     else:
         # SQLite has one write lock for the whole database. Python's sqlite3 begins a
         # transaction only before the first write, so the reads of this request so far
@@ -283,6 +283,12 @@ def _held_by_address():
                    Reservation.end_at > bindparam("now"))
             .limit(bindparam("up_to")).subquery())
     return select(func.count()).select_from(held)
+
+
+@functools.cache
+def _advisory_lock():
+    return select(func.pg_advisory_xact_lock(bindparam("site_id", type_=Integer()),
+                                             bindparam("item_type_id", type_=Integer())))
 
 
 @functools.cache

@@ -48,12 +48,14 @@ def stored_form(raw: str | None, field: str = "idempotency_key") -> str | None:
 
 def book_once(session: Session, key: str, *, site: Site, item_type: ItemType,
               start: datetime, end: datetime, memo: SoldOutMemo | None = None,
-              **details) -> tuple[Reservation, bool]:
+              ours: bool = False, **details) -> tuple[Reservation, bool]:
     """(the reservation, whether it was made before with this key). ``key`` is the stored
-    form (``stored_form``); ``details`` the rest of booking.create_reservation's arguments.
-    With a ``memo``, a window found sold out a moment ago is refused without asking for a
-    free item again (after the key: a form sent twice still finds its booking)."""
-    earlier = booking.booked_with_key(session, key)
+    form (``stored_form``); ``ours``: the server made it for this request just now, so no
+    booking can have been made with it before. ``details`` the rest of
+    booking.create_reservation's arguments. With a ``memo``, a window found sold out a
+    moment ago is refused without asking for a free item again (after the key: a form sent
+    twice still finds its booking)."""
+    earlier = None if ours else booking.booked_with_key(session, key)
     if earlier is not None:
         return _same_request(earlier, site, item_type, start, end), True
     window = (site.id, item_type.id, start, end)
