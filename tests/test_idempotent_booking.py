@@ -121,7 +121,8 @@ def test_a_booking_whose_answer_was_lost_is_answered_as_made(any_app, monkeypatc
     def connection_cut(*args, **kwargs):
         if stored:
             real(*args, **kwargs)
-        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"),
+                               connection_invalidated=True)
     monkeypatch.setattr(booking, "create_reservation", connection_cut)
     response = any_app.test_client().post("/api/v1/reservations", json=body(),
                                           headers={"Idempotency-Key": "lost-0123456789abcdef"})

@@ -23,8 +23,6 @@ from locker_app.services.errors import DomainError, SoldOut
 from locker_app.services.sold_out_memo import SoldOutMemo
 
 KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
-# The database did not answer, so whether the booking's COMMIT went through is unknown.
-UNANSWERED = OperationalError
 
 
 class KeyReused(DomainError):
@@ -70,9 +68,13 @@ def book_once(session: Session, key: str, *, site: Site, item_type: ItemType,
         if memo is not None:
             memo.remember(window, {"de": item_type.name("de"), "en": item_type.name("en")})
         raise
-    except UNANSWERED:
-        # The booking may have been stored all the same: asked again (a database still
-        # away raises again, and the visitor is told to try in a minute).
+    except OperationalError as error:
+        # The connection broke: whether the COMMIT went through is unknown, and the booking
+        # may have been stored all the same. Asked again (a database still away raises
+        # again, and the visitor is told to try in a minute). A database that answered
+        # with an error (a lock or statement time-out) stored nothing: no second wait.
+        if not error.connection_invalidated:
+            raise
         session.rollback()
         stored = booking.booked_with_key(session, key)
         if stored is None:
