@@ -140,6 +140,39 @@ def test_an_ended_reservation_changed_lately_still_reaches_the_controller(any_ap
     assert [(r["id"], r["state"]) for r in page["reservations"]] == [(1, "returned")]
 
 
+@freeze_time(NOW)
+def test_a_later_sync_reads_the_events_from_its_cursor_on(app):
+    """SQLite's plan of a sync after the first: the events after the cursor by their ids,
+    each checked for a later one of its reservation. Grouped by reservation, it walked the
+    index of every event's reservation: 219 ms at 1M past reservations, 68x the bare
+    endpoint (bench.city_scale)."""
+    _history(app, 50)
+    _book(app, 0)
+    client = app.test_client()
+    cursor = client.get("/api/v1/controller/sync?since=0", headers=AUTH).get_json()["cursor"]
+    assert cursor > 0
+    _book(app, 1)
+    ran = []
+
+    def record(conn, cursor, sql, values, *rest):
+        if "FROM reservation_event" in sql:
+            ran.append((sql, values))
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        page = client.get(f"/api/v1/controller/sync?since={cursor}", headers=AUTH).get_json()
+    finally:
+        with app.app_context():
+            event.remove(db.engine, "before_cursor_execute", record)
+    assert len(page["reservations"]) == 1
+    (sql, values), = ran
+    with app.app_context():
+        plan = " | ".join(row[-1] for row in db.session.connection().exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + sql, values))
+    assert "SEARCH reservation_event USING INTEGER PRIMARY KEY (rowid>?)" in plan, plan
+    assert "SCAN reservation_event" not in plan, plan
+
+
 def test_the_free_item_check_skips_past_reservations_by_index(app):
     """SQLite's plan: the search starts at the window's start in the item's active
     reservations, so its past ones are never read (before: every one of them was)."""
