@@ -39,7 +39,7 @@ from pathlib import Path
 
 import requests
 
-from bench import copy_database, record
+from bench import copy_database, record, remove_copy
 from bench.statistics import build_app, fill
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -280,11 +280,14 @@ def measure(count: int, postgres: bool = False, rounds: int = 40, bookings: int 
     rows = []
     for code in codes:
         say(f"{count:,} past reservations: serving {code} with gunicorn")
-        server = Server(copy_database(url) if len(codes) > 1 else url, folder, code=code)
+        served = copy_database(url) if len(codes) > 1 else url
+        server = Server(served, folder, code=code)
         try:
             figures = measure_server(server.base, rounds, bookings)
         finally:
             server.stop()
+            if served != url:
+                remove_copy(served)
         figures.update(reservations=count, database="postgresql" if postgres else "sqlite",
                        code="" if code == ROOT else str(code))
         rows.append(figures)
