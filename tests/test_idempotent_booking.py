@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 import requests
@@ -84,6 +84,37 @@ def test_the_form_sent_twice_books_once(app):
     assert again.headers["Location"] == first.headers["Location"]
     assert count(app, Reservation) == 1
 
+
+
+def test_the_form_that_took_the_last_item_sent_again_finds_its_booking(app):
+    """The short sold-out page (booking/routes.py sold_out_first) asks the form's key
+    first: a double click on the form that took the last item, after others were refused,
+    still leads to that booking, not to "sold out"."""
+    client = app.test_client()
+    start = (utcnow() + timedelta(days=1)).strftime("%Y-%m-%d")
+    form = {"date": start, "start": "10:00", "end_date": start, "end": "11:00", "name": "Erika"}
+    with app.app_context():  # three of the four rollators are taken
+        from locker_app.models import ItemType, Site
+        from locker_app.services.timeutil import local_to_utc
+        site = db.session.scalars(db.select(Site)).one()
+        rollator = db.session.scalars(db.select(ItemType).filter_by(code="rollator")).one()
+        day = (utcnow() + timedelta(days=1)).date()
+        for n in range(3):
+            booking.create_reservation(db.session, site=site, item_type=rollator,
+                                       start=local_to_utc(day, time(10)),
+                                       end=local_to_utc(day, time(11)), name=f"Gast {n}",
+                                       email=None)
+    last = {**form, "booking_key": "the-last-one".ljust(20, "x")}
+    first = client.post("/s/stadtpark/reserve/rollator", data=last)
+    refused = [client.post("/s/stadtpark/reserve/rollator",
+                           data={**form, "booking_key": f"late-{n}".ljust(20, "x")})
+               for n in range(2)]
+    assert [r.status_code for r in refused] == [409, 409]
+    assert "Nicht frei zu dieser Zeit" in refused[1].get_data(as_text=True)  # the short page
+    again = app.test_client().post("/s/stadtpark/reserve/rollator", data=last)
+    assert first.status_code == again.status_code == 302
+    assert again.headers["Location"] == first.headers["Location"]
+    assert count(app, Reservation) == 4
 
 def test_the_same_key_sent_twice_at_once_books_once(any_app):
     """Two requests with one key at the same instant, through a real server: one booking,
