@@ -59,6 +59,23 @@ def test_reserve_leads_to_page_with_qr_and_code(client, app):
 
 
 @freeze_time(NOW)
+def test_the_reservation_pages_show_the_early_pickup_of_its_own_rule(client, app):
+    """The early pickup is read with the reservation (one statement for the page): the
+    minutes staff set for the rollators at this site."""
+    from locker_app.models import BookingRule, ItemType
+    with app.app_context():
+        rollator = db.session.scalars(db.select(ItemType).filter_by(code="rollator")).one()
+        db.session.scalars(db.select(BookingRule).filter_by(item_type_id=rollator.id)).one() \
+            .early_pickup_minutes = 25
+        db.session.commit()
+    location = reserve(client).headers["Location"]
+    html = client.get(location).get_data(as_text=True)
+    assert "Bis zu 25 Minuten früher, wenn das Fach frei ist." in html
+    for page in ("/ticket", "/cancel"):  # the other pages of the reservation
+        assert client.get(location + page).status_code == 200
+
+
+@freeze_time(NOW)
 def test_each_booking_gets_another_item_until_sold_out(app):
     for _ in range(4):
         assert reserve(app.test_client()).status_code == 302  # four visitors

@@ -204,35 +204,42 @@ def _reservation_or_404(token: str):
         abort(404)
 
 
+def _reservation_page_or_404(token: str):
+    """The reservation and what its pages show, in one statement."""
+    try:
+        reservation, early = reservations.find_with_early_minutes(db.session, token)
+    except NotFound:
+        abort(404)
+    return reservation, reservation_page_values(reservation, early)
+
+
 @bp.get("/r/<token>")
 def reservation(token: str):
-    reservation = _reservation_or_404(token)
+    reservation, values = _reservation_page_or_404(token)
     return render_template(
         "booking/reservation.html", reservation=reservation, token=token,
         can_cancel=reservations.can_cancel(reservation), locale=_locale(),
         can_report=reports.can_report_defect(reservation),
         just_booked=session.pop("just_booked", None) == reservation.id
-        and reservation.state == "booked",
-        **reservation_page_values(reservation))
+        and reservation.state == "booked", **values)
 
 
 @bp.get("/r/<token>/ticket")
 def ticket(token: str):
     """The ticket to print, its own page: works without JavaScript."""
-    reservation = _reservation_or_404(token)
+    reservation, values = _reservation_page_or_404(token)
     return render_template("booking/ticket.html", r=reservation, token=token, lang=_locale(),
-                           **reservation_page_values(reservation))
+                           **values)
 
 
 @bp.get("/r/<token>/cancel")
 def cancel_confirm(token: str):
     """Cancelling asks once more, on its own page."""
-    reservation = _reservation_or_404(token)
+    reservation, values = _reservation_page_or_404(token)
     if not reservations.can_cancel(reservation):
         return redirect(url_for("booking.reservation", token=token))
     return render_template("booking/cancel.html", reservation=reservation, token=token,
-                           cancel_form=CancelForm(), locale=_locale(),
-                           **reservation_page_values(reservation))
+                           cancel_form=CancelForm(), locale=_locale(), **values)
 
 
 @bp.get("/r/<token>/qr.svg")

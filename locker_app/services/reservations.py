@@ -9,10 +9,10 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import DateTime, and_, bindparam, case, func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, aliased, joinedload
 
 import signed_code
-from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType, Reservation,
+from locker_app.models import (RULE_DEFAULTS, BookingRule, Cabinet, Compartment, Item, ItemType, Reservation,
                                ReservationState, Site, utcnow)
 from locker_app.services import signing
 from locker_app.services.errors import DomainError, NotFound
@@ -99,14 +99,26 @@ def _booking_context():
 
 def find_by_code(session: Session, token: str) -> Reservation:
     """The reservation a code belongs to; NotFound for anything forged or unknown."""
+    return _found(session, token, _by_id())[0]
+
+
+def find_with_early_minutes(session: Session, token: str) -> tuple[Reservation, int]:
+    """``find_by_code``, with how many minutes early its rule lets the visitor pick up: all
+    that the pages of a reservation show, in one statement (the rule was a statement of its
+    own, and the page 3.3x the bare endpoint at 1M on PostgreSQL, bench.city_scale)."""
+    reservation, early = _found(session, token, _by_id_with_early_minutes())
+    return reservation, RULE_DEFAULTS["early_pickup_minutes"] if early is None else early
+
+
+def _found(session: Session, token: str, statement):
     try:
         claims = signed_code.verify(token, signing.public_key_objects())
     except signed_code.InvalidCode:
         raise NotFound(_l("We could not find this reservation.")) from None
-    reservation = session.scalars(_by_id(), {"id": claims.reservation_id}).first()
-    if reservation is None or reservation.code != token:
+    row = session.execute(statement, {"id": claims.reservation_id}).first()
+    if row is None or row[0].code != token:
         raise NotFound(_l("We could not find this reservation."))
-    return reservation
+    return row
 
 
 @functools.cache
@@ -117,6 +129,22 @@ def _by_id():
         joinedload(Reservation.item, innerjoin=True).joinedload(Item.item_type, innerjoin=True),
         joinedload(Reservation.compartment, innerjoin=True)
         .joinedload(Compartment.cabinet, innerjoin=True).joinedload(Cabinet.site, innerjoin=True))
+
+
+@functools.cache
+def _by_id_with_early_minutes():
+    """``_by_id`` and its rule's early pickup minutes (None without a rule)."""
+    item = aliased(Item)
+    compartment = aliased(Compartment)
+    cabinet = aliased(Cabinet)
+    early = (select(BookingRule.early_pickup_minutes)
+             .join(cabinet, cabinet.site_id == BookingRule.site_id)
+             .join(compartment, compartment.cabinet_id == cabinet.id)
+             .join(item, item.item_type_id == BookingRule.item_type_id)
+             .where(compartment.id == Reservation.compartment_id,
+                    item.id == Reservation.item_id)
+             .scalar_subquery())
+    return _by_id().add_columns(early)
 
 
 def can_cancel(reservation: Reservation, now: datetime | None = None) -> bool:

@@ -30,13 +30,17 @@ def qr_svg(data: str) -> str:
     return buffer.getvalue().decode("utf-8")
 
 
-def reservation_page_values(reservation) -> dict:
-    """What the reservation page, the visitor's ticket and the staff ticket show."""
+def reservation_page_values(reservation, early_minutes: int | None = None) -> dict:
+    """What the reservation page, the visitor's ticket and the staff ticket show.
+    ``early_minutes``: the rule's early pickup, when read with the reservation
+    (reservations.find_with_early_minutes); else it is asked here."""
     svg = qr_svg(public_url(reservation))
-    rule = rules.rule_for(db.session, reservation.compartment.cabinet.site, reservation.item.item_type)
+    if early_minutes is None:
+        early_minutes = rules.rule_for(db.session, reservation.compartment.cabinet.site,
+                                       reservation.item.item_type).early_pickup_minutes
     # The SVG comes from our own QR generator, not from user input.
     return dict(qr_svg=Markup(svg[svg.index("<svg"):]),
                 numeric_code=numeric_codes.grouped(reservation.numeric_code),
                 start=to_local(reservation.start_at), end=to_local(reservation.end_at),
                 pickup_until=to_local(reservation.pickup_until),
-                early_minutes=rule.early_pickup_minutes, site=reservation.compartment.cabinet.site)
+                early_minutes=early_minutes, site=reservation.compartment.cabinet.site)
