@@ -8,6 +8,9 @@ from locker_app.extensions import db
 
 
 def register_cli(app: Flask) -> None:
+    from locker_app.backup_cli import register_backup_cli
+    register_backup_cli(app)
+
     @app.cli.group()
     def keys():
         """Signing keys for the codes in the QR."""
