@@ -122,6 +122,9 @@ def downgrade():
 
     op.drop_column('reservation', 'phone')
 
+    # Alert mails (to a site's on-duty address, of no reservation) have no place in the
+    # older schema: they go, the mails to visitors stay.
+    op.execute("DELETE FROM outgoing_mail WHERE reservation_id IS NULL")
     with op.batch_alter_table('outgoing_mail', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_outgoing_mail_controller_event_id_controller_event'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('uq_outgoing_mail_controller_event_id'), type_='unique')
