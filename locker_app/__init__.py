@@ -220,7 +220,13 @@ def _bound_request_statements(engine, seconds: float) -> None:
     wait for a lock, after ``seconds`` (statement_timeout, lock_timeout). In a web process
     every connection is made for a request; the scheduler and the flask commands make
     theirs outside one and keep PostgreSQL's defaults (a migration or a year's statistics
-    may take longer)."""
+    may take longer).
+
+    Its statements are short, and it compiles none (jit) nor hands any to parallel workers:
+    with a million past reservations PostgreSQL guessed a controller's first sync costly,
+    compiled it anew on every run (about 35 ms) and started two workers for one part of it
+    (about 40 ms on a busy two-core host), for a statement that reads a few thousand rows
+    in 13 ms (bench.city_scale: 136 ms a page at 1M against 47 ms at 10k)."""
     milliseconds = int(seconds * 1000)
 
     @event.listens_for(engine, "do_connect")
@@ -228,7 +234,8 @@ def _bound_request_statements(engine, seconds: float) -> None:
         if has_request_context():
             cparams["options"] = " ".join(filter(None, [
                 cparams.get("options"), f"-c statement_timeout={milliseconds}",
-                f"-c lock_timeout={milliseconds}"]))
+                f"-c lock_timeout={milliseconds}", "-c jit=off",
+                "-c max_parallel_workers_per_gather=0"]))
 
 
 def _tune_sqlite(engine) -> None:

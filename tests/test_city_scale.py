@@ -394,6 +394,30 @@ def test_small_tables_are_analysed_on_postgresql(tmp_path):
         assert tuples >= 0, (table, tuples)
 
 
+
+def test_a_request_on_postgresql_compiles_nothing_and_starts_no_parallel_workers(tmp_path):
+    """With a million past reservations PostgreSQL guessed a controller's first sync
+    costly: it compiled the statement on every run (jit, about 35 ms) and started two
+    parallel workers (about 40 ms on a busy two-core host), 136 ms a page against 47 ms at
+    10k (bench.city_scale). A request's connection has both off; the scheduler and the
+    commands keep the server's settings."""
+    from tests.conftest import close_app, make_app
+    app = make_app(tmp_path, "postgresql")
+    try:
+        with app.test_request_context():
+            db.session.remove()
+            db.engine.dispose()
+            settings = [db.session.execute(text(f"SHOW {name}")).scalar()
+                        for name in ("jit", "max_parallel_workers_per_gather")]
+            db.session.remove()
+        assert settings == ["off", "0"], settings
+        with app.app_context():
+            db.engine.dispose()
+            assert db.session.execute(text("SHOW jit")).scalar() == "on"
+            db.session.remove()
+    finally:
+        close_app(app)
+
 def test_the_free_times_search_answers_as_walking_every_slot_would():
     """The free times used to step through every quarter hour and compare it with every
     reservation of every item (12.6 ms for a week, 6.7x the bare endpoint); cutting each
