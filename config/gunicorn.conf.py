@@ -1,6 +1,9 @@
 # gunicorn settings for the web site: gunicorn -c config/gunicorn.conf.py wsgi:app
 # LOCKER_BIND, LOCKER_WORKERS and LOCKER_THREADS override the defaults.
+import glob
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("LOCKER_BIND", "127.0.0.1:8000")
 # Two processes per CPU core with two threads each: a process's threads share one
@@ -20,3 +23,27 @@ forwarded_allow_ips = os.environ.get("LOCKER_TRUSTED_PROXIES", "127.0.0.1,::1")
 graceful_timeout = int(os.environ.get("LOCKER_GRACEFUL_TIMEOUT", "30"))
 accesslog = os.environ.get("LOCKER_ACCESS_LOG") or None
 loglevel = "warning"
+
+# Prometheus (locker_app/metrics.py): each worker writes its counts to files in this folder
+# and any worker answers /metrics for all of them (prometheus_client's multiprocess mode).
+# A new, empty folder for every start unless PROMETHEUS_MULTIPROC_DIR names one; a named
+# one is emptied at start, as the library asks.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(stale)
+    _made_metrics_dir = None
+else:
+    _made_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="locker-metrics-")
+
+
+def child_exit(server, worker):
+    """A worker that ended: its gauges no longer count (its counters still do)."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _made_metrics_dir:
+        shutil.rmtree(_made_metrics_dir, ignore_errors=True)

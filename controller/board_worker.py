@@ -34,6 +34,8 @@ class BoardWorker:
         self.unlocks: queue.Queue[UnlockRequest | None] = queue.Queue()
         self.doors: dict[int, DoorTracker] = {}
         self.failures: dict[int, int] = {}
+        # Failed exchanges with any board since the start, for the monitoring.
+        self.errors = 0
         self.retry_at: dict[int, float] = {}
         self._mismatch_reported: str | None = None
         self.driving_family: str | None = None  # the family the line is driven as now
@@ -179,6 +181,7 @@ class BoardWorker:
     def board_failed(self, board: int, error: Exception) -> None:
         """Rule 5: report a board that stops answering and ask it again with back-off, so
         its timeouts do not hold up the other boards on the bus."""
+        self.errors += 1
         failures = self.failures.get(board, 0) + 1
         self.failures[board] = failures
         if failures == OFFLINE_AFTER_FAILURES:
@@ -206,6 +209,6 @@ class BoardWorker:
                 local_state=LOCAL_STATE_AFTER.get(observation.kind))
 
     def snapshot(self) -> dict:
-        return {"board_family": self.driving_family, "doors": {n: t.state for n, t in sorted(self.doors.items())},
+        return {"board_family": self.driving_family, "board_errors": self.errors, "doors": {n: t.state for n, t in sorted(self.doors.items())},
                 "boards_offline": sorted(b for b, f in self.failures.items()
                                          if f >= OFFLINE_AFTER_FAILURES)}

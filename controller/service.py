@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import serial
 
 import signed_code
+from controller import __version__ as VERSION
 from controller.board_worker import BoardWorker, UnlockRequest
 from controller.broker import BrokerLink
 from controller.decide import Decision, decide
@@ -137,6 +138,7 @@ class LockerController:
         return {"at": self.clock().isoformat(), "outbox": self.store.outbox_length(),
                 "board_family": status.get("board_family", self.settings.board_family),
                 "boards_offline": status.get("boards_offline", []),
+                "board_errors": status.get("board_errors", 0), "version": VERSION,
                 "doors_open": sorted(int(n) for n, state in doors.items() if state == "open"),
                 "scanner_ready": self.scanner_ready.is_set(),
                 "keypad_locked_until": self.keypad.locked_until_text()}

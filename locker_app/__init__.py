@@ -76,6 +76,9 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
 
     from locker_app.health import bp as health_bp
     app.register_blueprint(health_bp)
+    from locker_app.metrics import bp as metrics_bp, count_requests
+    app.register_blueprint(metrics_bp)
+    count_requests(app)
     app.register_blueprint(booking_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     from locker_app.api.public import register_openapi

@@ -89,6 +89,10 @@ class Config:
     # the connect, a lock, one statement. Past it the visitor is told to try again in a
     # minute (503). The scheduler and the flask commands wait longer (their own work).
     DATABASE_TIMEOUT_SECONDS = float(_env("DATABASE_TIMEOUT_SECONDS", "3"))
+    # Prometheus metrics at /metrics for this bearer token; without one the path is 404.
+    METRICS_TOKEN = _env("METRICS_TOKEN", "")
+    # The scheduler's own metrics on 127.0.0.1:<port> (0: none).
+    SCHEDULER_METRICS_PORT = int(_env("SCHEDULER_METRICS_PORT", "0"))
     # Private Ed25519 keys that sign the codes in the QR, one file per key id.
     SIGNING_KEY_DIR = _env("SIGNING_KEY_DIR", str(PROJECT_ROOT / "instance" / "signing-keys"))
     # Base of the links in the QR codes (what the phone camera opens).

@@ -15,6 +15,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from locker_app.extensions import db
+from locker_app.metrics import timed_job
 from locker_app.models import utcnow
 from locker_app.services import alerts, lifecycle, mail, reports, usage
 
@@ -29,7 +30,8 @@ def run_jobs(app: Flask, names: tuple[str, ...] | None = None) -> dict[str, int]
             continue
         with app.app_context():
             try:
-                results[name] = job(app)
+                with timed_job(name):
+                    results[name] = job(app)
             except Exception:  # a job boundary: log it, the next run tries again
                 logger.exception("job %s failed", name)
                 db.session.rollback()
@@ -79,6 +81,10 @@ def main() -> int:
         print(f"The scheduler cannot start: {error}", file=sys.stderr)
         return 2
     scheduler = build_scheduler(app)
+    if app.config["SCHEDULER_METRICS_PORT"]:
+        # Its jobs' runs, times and failures, for Prometheus on this host only.
+        from prometheus_client import start_http_server
+        start_http_server(app.config["SCHEDULER_METRICS_PORT"], addr="127.0.0.1")
     presence = None
     if app.config.get("MQTT_URL"):
         from locker_app.services.broker import PresenceListener

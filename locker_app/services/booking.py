@@ -29,6 +29,7 @@ from sqlalchemy import Integer, bindparam, func, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from locker_app.metrics import counts_bookings
 from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType, OutgoingMail,
                                Reservation, ReservationEvent, ReservationState, Site,
                                active_by_key, utcnow)
@@ -113,6 +114,7 @@ def check_booking(session: Session, *, site: Site, item_type: ItemType, start: d
         raise sold_out(item_type)
 
 
+@counts_bookings
 def create_reservation(session: Session, *, site: Site, item_type: ItemType, start: datetime,
                        end: datetime, name: str | None, email: str | None,
                        person: Person | None = None, now: datetime | None = None,

@@ -11,6 +11,8 @@ from time import monotonic
 from flask import current_app
 from flask_babel import get_locale, gettext as _
 
+from locker_app.metrics import REFUSALS
+
 
 class SoldOutMemo:
     """Windows (any hashable key: site, item type, start, end as given) found sold out in
@@ -30,6 +32,7 @@ class SoldOutMemo:
             at, names = self._seen.get(key, (None, None))
         if at is None or monotonic() - at >= self.SECONDS:
             return None
+        REFUSALS.labels("sold_out").inc()
         locale = str(get_locale() or "de")
         return _("Sorry, no %(item)s is free at that time. Please try another time.",
                  item=names.get(locale, names["de"]))
