@@ -76,6 +76,8 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
 
     from locker_app.health import bp as health_bp
     app.register_blueprint(health_bp)
+    from locker_app.logs import configure_logging
+    configure_logging(app)
     from locker_app.metrics import bp as metrics_bp, count_requests
     app.register_blueprint(metrics_bp)
     count_requests(app)

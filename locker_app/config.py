@@ -90,6 +90,8 @@ class Config:
     # minute (503). The scheduler and the flask commands wait longer (their own work).
     DATABASE_TIMEOUT_SECONDS = float(_env("DATABASE_TIMEOUT_SECONDS", "3"))
     # Prometheus metrics at /metrics for this bearer token; without one the path is 404.
+    # "json": one JSON object per log line and one line per request (docs/monitoring.md).
+    LOG_FORMAT = _env("LOG_FORMAT", "text")
     METRICS_TOKEN = _env("METRICS_TOKEN", "")
     # The scheduler's own metrics on 127.0.0.1:<port> (0: none).
     SCHEDULER_METRICS_PORT = int(_env("SCHEDULER_METRICS_PORT", "0"))

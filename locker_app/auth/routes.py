@@ -35,6 +35,7 @@ def load_user(login_id: str) -> StaffUser | None:
     if found is None:
         return None
     g.staff_session = found
+    g.staff_username = user.username  # for the request's log line (locker_app/logs.py)
     return user
 
 
