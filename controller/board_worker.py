@@ -24,6 +24,7 @@ class UnlockRequest:
     reservation_id: int | None
     purpose: str  # "pickup", "return", "remote"
     command_id: str | None = None
+    request_id: str | None = None  # the staff request's, back to the server in the event
 
 
 class BoardWorker:
@@ -107,6 +108,8 @@ class BoardWorker:
         detail = {"purpose": request.purpose}
         if request.command_id:
             detail["command_id"] = request.command_id
+        if request.request_id:
+            detail["request_id"] = request.request_id
         # Stored before the pulse: a crash right after it still knows the door was unlocked
         # for this reservation (and never pulses it again on its own).
         self.controller.event("unlock_sent", reservation_id=request.reservation_id,

@@ -190,11 +190,15 @@ class LockerController:
                    "unknown_compartment" if compartment not in self.store.compartments() else "accepted")
         if not self.store.claim_command(command_id, seq, now, outcome):
             return "seen"
+        # The staff request's id goes along and comes back in the event (the server's logs).
+        request_id = str(command.get("request_id") or "")[:64] or None
         if outcome != "accepted":
             self.event("remote_refused", compartment=compartment,
-                       detail={"command_id": command_id, "reason": outcome})
+                       detail={"command_id": command_id, "reason": outcome,
+                               **({"request_id": request_id} if request_id else {})})
             return outcome
-        self.board.unlocks.put(UnlockRequest(compartment, None, "remote", command_id))
+        self.board.unlocks.put(UnlockRequest(compartment, None, "remote", command_id,
+                                             request_id))
         return outcome
 
     def _serial_lines(self, stop, port_name: str, baudrate: int, ready: threading.Event | None,

@@ -400,6 +400,9 @@ class RemoteCommand(db.Model):
     state: Mapped[str] = mapped_column(String(16), default="pending")
     result_at: Mapped[datetime | None]
     result_detail: Mapped[str | None] = mapped_column(String(200))
+    # The id of the staff request that asked for it (locker_app/logs.py): sent along to the
+    # controller and back in its events, so the logs follow one action to the door.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class StaffRole:

@@ -1,5 +1,6 @@
 """The controller's duties beyond a scan: remote commands, the keypad with numeric codes,
 item sensors, alerts, its status. All through real ptys and a real HTTP server."""
+import json
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -238,3 +239,29 @@ def _reported(app):
     from locker_app.models import Controller
     with app.app_context():
         return db.session.get(Controller, 1).reported_status
+
+
+def test_a_remote_open_can_be_followed_by_its_request_id_to_the_door(app, emulator, controller,
+                                                                     caplog):
+    """The staff request's id (from nginx) goes with the command to the controller, comes
+    back in its unlock_sent event, and the server logs the outcome under it."""
+    import logging
+    from tests.conftest import log_in, make_account
+    caplog.set_level(logging.INFO, logger="locker_app.services.controllers")
+    wait_until(lambda: controller.uplink.client is not None and emulator.requests_seen > 2)
+    make_account(app, "weber")
+    staff = app.test_client()
+    log_in(staff, "weber")
+    asked = staff.post("/staff/cabinets/1/open", data={"compartment": "6", "reason": "Wartung"},
+                       headers={"X-Request-ID": "follow-me-0123456789"})
+    assert asked.status_code == 302
+    assert emulator.wait_for(lambda e: e.unlocks_received(), timeout=5)
+
+    def reported():
+        with app.app_context():
+            return db.session.scalars(db.select(ControllerEvent).where(
+                ControllerEvent.kind == "unlock_sent")).first()
+    event = wait_until(reported, message="the unlock_sent event on the server")
+    assert json.loads(event.detail)["request_id"] == "follow-me-0123456789"
+    lines = [r for r in caplog.records if "remote open of compartment 6" in r.getMessage()]
+    assert lines and lines[0].request_id == "follow-me-0123456789"

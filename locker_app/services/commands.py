@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from locker_app import logs
 from locker_app.models import Cabinet, Compartment, Controller, RemoteCommand, utcnow
 from locker_app.services.errors import DomainError
 from locker_app.services.timeutil import aware_utc
@@ -26,7 +27,8 @@ def request_open(session: Session, cabinet: Cabinet, compartment: int, *, reques
         raise DomainError(f"cabinet {cabinet.name} has no compartment {compartment}")
     command = RemoteCommand(uuid=str(uuid.uuid4()), cabinet_id=cabinet.id, compartment=compartment,
                             requested_by=requested_by, reason=reason, created_at=now,
-                            expires_at=now + timedelta(seconds=ttl_seconds))
+                            expires_at=now + timedelta(seconds=ttl_seconds),
+                            request_id=logs.request_id())
     session.add(command)
     session.commit()
     from locker_app.services import broker
@@ -40,7 +42,8 @@ def command_document(command: RemoteCommand) -> dict:
         return aware_utc(moment).isoformat().replace("+00:00", "Z")
     return {"id": command.uuid, "seq": command.id, "cabinet": command.cabinet_id,
             "compartment": command.compartment, "expires_at": iso(command.expires_at),
-            "created_at": iso(command.created_at)}
+            "created_at": iso(command.created_at),
+            **({"request_id": command.request_id} if command.request_id else {})}
 
 
 def describe(command: RemoteCommand, now: datetime | None = None) -> str:

@@ -271,6 +271,10 @@ def _apply_to_command(session: Session, controller: Controller, event: IncomingE
     else:
         return
     command.result_at = event.occurred_at
+    # Under the id of the staff request that asked for it: one action, staff page to door.
+    logger.info("remote open of compartment %s (command %s): %s, reported by %s",
+                command.compartment, command.uuid, command.state, controller.name,
+                extra={"request_id": command.request_id or "-"})
 
 
 def alert_ended(session: Session, alert: ControllerEvent) -> bool:
