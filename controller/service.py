@@ -51,7 +51,9 @@ class LockerController:
         self.synced = threading.Event()
         self.scanner_ready = threading.Event()
         self._last_heartbeat = 0.0
+        self._last_poll = float("-inf")  # when the board worker last finished a poll
         self._last_status: dict | None = None
+        self.health = None  # the /healthz and /readyz server (health_http), when started
         self._unreadable_times: list[float] = []
         self._unreadable_suppressed = 0
 
@@ -67,6 +69,10 @@ class LockerController:
             loops.append(("display-writer", self.display.run_serial))
         if self.settings.display_http:
             self.display.start_page()
+        if self.settings.health_http:
+            from controller.health import HealthServer
+            host, _, port = self.settings.health_http.rpartition(":")
+            self.health = HealthServer(host or "127.0.0.1", int(port), self.readiness).start()
         for name, target in loops:
             thread = threading.Thread(target=self._guarded(target), name=name, daemon=True)
             thread.start()
@@ -87,6 +93,8 @@ class LockerController:
             thread.join(0.2 if thread.name == "remote-commands" else timeout)
         if self.display.page is not None:
             self.display.page.stop()
+        if self.health is not None:
+            self.health.stop()
         self.client.close()
         self.store.close()
         logger.info("controller stopped")
@@ -122,7 +130,7 @@ class LockerController:
         status = {**self.board.snapshot(), "server_reachable": self.server_reachable.is_set(),
                   "scanner_ready": self.scanner_ready.is_set(), "synced": self.synced.is_set(),
                   "keypad_locked_until": self.keypad.locked_until_text()}
-        now = time.monotonic()
+        now = self._last_poll = time.monotonic()
         if status == self._last_status and now - self._last_heartbeat < 5:
             return
         if now - self._last_heartbeat >= 5:
@@ -130,6 +138,18 @@ class LockerController:
             _sd_notify("WATCHDOG=1")
         self._last_status = status
         self.store.save_status({"at": self.clock().isoformat(), **status})
+
+    def readiness(self) -> dict[str, str]:
+        """What /readyz says: the boards answer the polls, the server answers the calls."""
+        status = self._last_status or {}
+        polled = time.monotonic() - self._last_poll
+        offline = status.get("boards_offline")
+        board = (f"not answering: board(s) {', '.join(map(str, offline))}" if offline else
+                 "no poll yet" if polled == float("inf") else
+                 f"no poll for {polled:.0f} s" if polled > max(5.0, 4 * self.settings.poll_interval)
+                 else "ok")
+        server = "ok" if self.server_reachable.is_set() else "not reachable"
+        return {"board": board, "server": server}
 
     def status_report(self) -> dict:
         """What staff see of this cabinet: boards, open doors, outbox backlog."""

@@ -46,6 +46,7 @@ class Settings:
     display_rows: int = 4
     display_charset: str = "utf-8"  # or "ascii": umlauts written ae, oe, ue, ss
     display_http: str = ""  # host:port of the page for the cabinet's screen; empty: none
+    health_http: str = ""  # host:port of /healthz and /readyz (controller/health.py); empty: none
     display_seconds: float = 8.0  # a message stays this long, then the idle text again
     # Alerts for staff.
     door_open_alert: float = 180.0  # a door open longer than this

@@ -93,8 +93,8 @@ class Config:
     # "json": one JSON object per log line and one line per request (docs/monitoring.md).
     LOG_FORMAT = _env("LOG_FORMAT", "text")
     METRICS_TOKEN = _env("METRICS_TOKEN", "")
-    # The scheduler's own metrics on 127.0.0.1:<port> (0: none).
-    SCHEDULER_METRICS_PORT = int(_env("SCHEDULER_METRICS_PORT", "0"))
+    # The scheduler's health and metrics on 127.0.0.1:<port> (0: none).
+    SCHEDULER_PORT = int(_env("SCHEDULER_PORT", "0"))
     # Private Ed25519 keys that sign the codes in the QR, one file per key id.
     SIGNING_KEY_DIR = _env("SIGNING_KEY_DIR", str(PROJECT_ROOT / "instance" / "signing-keys"))
     # Base of the links in the QR codes (what the phone camera opens).

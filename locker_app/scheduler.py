@@ -81,10 +81,10 @@ def main() -> int:
         print(f"The scheduler cannot start: {error}", file=sys.stderr)
         return 2
     scheduler = build_scheduler(app)
-    if app.config["SCHEDULER_METRICS_PORT"]:
-        # Its jobs' runs, times and failures, for Prometheus on this host only.
-        from prometheus_client import start_http_server
-        start_http_server(app.config["SCHEDULER_METRICS_PORT"], addr="127.0.0.1")
+    if app.config["SCHEDULER_PORT"]:
+        # Its health and its jobs' metrics, for the monitoring on this host only.
+        from locker_app.scheduler_http import serve
+        serve(app, app.config["SCHEDULER_PORT"], lambda: scheduler.running)
     presence = None
     if app.config.get("MQTT_URL"):
         from locker_app.services.broker import PresenceListener

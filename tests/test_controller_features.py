@@ -265,3 +265,23 @@ def test_a_remote_open_can_be_followed_by_its_request_id_to_the_door(app, emulat
     assert json.loads(event.detail)["request_id"] == "follow-me-0123456789"
     lines = [r for r in caplog.records if "remote open of compartment 6" in r.getMessage()]
     assert lines and lines[0].request_id == "follow-me-0123456789"
+
+
+def test_the_controllers_readiness_says_whether_board_and_server_answer(emulator,
+                                                                        make_controller):
+    """/healthz and /readyz, as the web site answers them (health_http)."""
+    import requests
+    controller = make_controller(health_http="127.0.0.1:0")
+    url = controller.health.url
+    assert requests.get(url + "/healthz", timeout=5).json() == {"status": "ok"}
+
+    def readyz(status: int):
+        answer = requests.get(url + "/readyz", timeout=5)
+        return answer.json() if answer.status_code == status else None
+    ready = wait_until(lambda: readyz(200), message="ready")
+    assert ready == {"ready": True, "checks": {"board": "ok", "server": "ok"}}
+    emulator.power_off()
+    refused = wait_until(lambda: readyz(503), timeout=20, message="not ready")
+    assert refused["checks"]["board"].startswith("not answering: board(s) 1")
+    assert refused["checks"]["server"] == "ok"
+    emulator.power_on()

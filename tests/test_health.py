@@ -43,3 +43,27 @@ def test_readyz_says_what_is_not_ready(tmp_path):
         assert app.test_client().get("/healthz").status_code == 200  # alive all the same
     finally:
         close_app(app)
+
+
+def test_the_scheduler_answers_for_its_health_and_its_jobs(app):
+    """LOCKER_SCHEDULER_PORT: /healthz, /readyz and /metrics on 127.0.0.1, as the web site."""
+    import requests
+    from locker_app.scheduler import run_jobs
+    from locker_app.scheduler_http import serve
+    running = {"yes": True}
+    server = serve(app, 0, lambda: running["yes"])
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert requests.get(base + "/healthz", timeout=5).json() == {"status": "ok"}
+        ready = requests.get(base + "/readyz", timeout=5)
+        assert ready.status_code == 200 and ready.json()["checks"] == {
+            "database": "ok", "scheduler": "ok"}
+        run_jobs(app, ("mark_overdue",))
+        metrics = requests.get(base + "/metrics", timeout=5).text
+        assert 'locker_job_runs_total{job="mark_overdue",outcome="done"}' in metrics
+        running["yes"] = False
+        stopped = requests.get(base + "/readyz", timeout=5)
+        assert stopped.status_code == 503 and stopped.json()["checks"]["scheduler"] == "not running"
+    finally:
+        server.shutdown()
+        server.server_close()
