@@ -25,6 +25,7 @@ class UnlockRequest:
     purpose: str  # "pickup", "return", "remote"
     command_id: str | None = None
     request_id: str | None = None  # the staff request's, back to the server in the event
+    read_at: float | None = None  # when the scanned code was read (time.monotonic())
 
 
 class BoardWorker:
@@ -124,6 +125,8 @@ class BoardWorker:
             self.controller.event("unlock_unanswered", reservation_id=request.reservation_id,
                                   compartment=request.compartment, detail={"error": str(error)})
         else:
+            if request.read_at is not None:
+                self.controller.unlocked_after(time.monotonic() - request.read_at)
             if result.replied:
                 self._answered(board)  # the board is back: read it at once, not after back-off
             if result.replied and result.door_closed is True:

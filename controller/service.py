@@ -54,6 +54,8 @@ class LockerController:
         self._last_poll = float("-inf")  # when the board worker last finished a poll
         self._last_status: dict | None = None
         self.health = None  # the /healthz and /readyz server (health_http), when started
+        self._scan_to_unlock = [0, 0.0]  # count and sum of seconds since the start
+        self._latency_lock = threading.Lock()
         self._unreadable_times: list[float] = []
         self._unreadable_suppressed = 0
 
@@ -159,20 +161,23 @@ class LockerController:
                 "board_family": status.get("board_family", self.settings.board_family),
                 "boards_offline": status.get("boards_offline", []),
                 "board_errors": status.get("board_errors", 0), "version": VERSION,
+                "scan_to_unlock": {"count": self._scan_to_unlock[0],
+                                   "sum": round(self._scan_to_unlock[1], 4)},
                 "doors_open": sorted(int(n) for n, state in doors.items() if state == "open"),
                 "scanner_ready": self.scanner_ready.is_set(),
                 "keypad_locked_until": self.keypad.locked_until_text()}
 
     # Codes from the scanner and the keypad ------------------------------------------------------
     def handle_scan(self, line: str) -> Decision:
+        read_at = time.monotonic()  # the start of the scan-to-unlock time
         keys = {kid: signed_code.public_key_from_text(text)
                 for kid, text in self.store.public_keys().items()}
         decision = decide(line, public_keys=keys, cabinet_id=self.store.cabinet_id(),
                           lookup=self.store.reservation, now=self.clock(),
                           taken=self.store.compartment_taken)
-        return self.act_on(decision, source="scan")
+        return self.act_on(decision, source="scan", read_at=read_at)
 
-    def act_on(self, decision: Decision, source: str) -> Decision:
+    def act_on(self, decision: Decision, source: str, read_at: float | None = None) -> Decision:
         if decision.opens and decision.compartment not in self.store.compartments():
             decision = Decision(False, "unknown_compartment", decision.reservation_id,
                                 decision.compartment)
@@ -192,8 +197,15 @@ class LockerController:
                        compartment=decision.compartment, detail=detail)
             return decision
         self.board.unlocks.put(UnlockRequest(decision.compartment, decision.reservation_id,
-                                             decision.purpose))
+                                             decision.purpose, read_at=read_at))
         return decision
+
+    def unlocked_after(self, seconds: float) -> None:
+        """A scanned code's door was pulsed ``seconds`` after the code was read (for the
+        monitoring: the count and sum since the start, in the status report)."""
+        with self._latency_lock:
+            self._scan_to_unlock[0] += 1
+            self._scan_to_unlock[1] += seconds
 
     def handle_command(self, command: dict) -> str:
         """A remote "open" from staff: carried out at most once (recorded before acting),

@@ -18,7 +18,7 @@ from functools import wraps
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge,
                                Histogram, generate_latest, multiprocess)
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 from sqlalchemy import func, select
 
 from locker_app.extensions import db
@@ -121,6 +121,10 @@ class DatabaseCollector:
                                    labels=labels)
         info = GaugeMetricFamily("locker_controller_info", "The controller's software version.",
                                  labels=labels + ["version"])
+        latency = SummaryMetricFamily(
+            "locker_controller_scan_to_unlock_seconds",
+            "From a code read at the cabinet to its door's pulse, since the controller started.",
+            labels=labels)
         controllers = session.execute(
             select(Controller, Cabinet.name).join(Cabinet, Controller.cabinet_id == Cabinet.id)
             .where(Controller.retired_at.is_(None), Cabinet.retired_at.is_(None))).all()
@@ -140,7 +144,11 @@ class DatabaseCollector:
                 if isinstance(reported.get(key), (int, float)):
                     family.add_metric(names, reported[key])
             info.add_metric(names + [str(reported.get("version") or "unknown")], 1)
-        yield from (seen, doors, outbox, boards, errors, info)
+            timed = reported.get("scan_to_unlock")
+            if isinstance(timed, dict) and all(isinstance(timed.get(k), (int, float))
+                                               for k in ("count", "sum")):
+                latency.add_metric(names, count_value=timed["count"], sum_value=timed["sum"])
+        yield from (seen, doors, outbox, boards, errors, info, latency)
 
         # From the statistics' daily aggregates (kept current by the scheduler every 10
         # minutes): one indexed read, however long the history.

@@ -75,6 +75,9 @@ def test_book_scan_pickup_and_return(app, live_server, emulator, scanner, contro
             .order_by(ControllerEvent.id))]
     assert kinds == ["unlock_sent", "door_opened", "pickup", "door_closed",
                      "unlock_sent", "door_opened", "door_closed", "return"]
+    # Both pulses timed from the code's reading, for the monitoring (issue 33).
+    timed = controller.status_report()["scan_to_unlock"]
+    assert timed["count"] == 2 and 0 < timed["sum"] < 10, timed
     # After the return the code opens nothing any more.
     scanner.scan(url.replace("http://", "HTTP://"))  # a different line, not debounced
     wait_until(lambda: any(e.kind == "scan_refused" for e in controller.store.all_events()))

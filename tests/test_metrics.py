@@ -82,7 +82,7 @@ def test_the_exposition_counts_what_happens_and_reads_the_fleet(app):
     assert too_long.status_code == 422
     api = app.test_client()
     status = {"outbox": 3, "doors_open": [2], "boards_offline": [], "board_errors": 7,
-              "version": "2026.12"}
+              "version": "2026.12", "scan_to_unlock": {"count": 4, "sum": 1.2}}
     assert api.post("/api/v1/controller/status", json={"status": status},
                     headers={"Authorization": f"Bearer {DEMO_TOKEN}"}).status_code == 200
     with app.app_context():
@@ -120,6 +120,8 @@ def test_the_exposition_counts_what_happens_and_reads_the_fleet(app):
     assert value(after, "locker_controller_board_errors", **fleet) == 7
     assert value(after, "locker_controller_last_seen_seconds", **fleet) == 0
     assert value(after, "locker_controller_info", version="2026.12", **fleet) == 1
+    assert value(after, "locker_controller_scan_to_unlock_seconds_count", **fleet) == 4
+    assert value(after, "locker_controller_scan_to_unlock_seconds_sum", **fleet) == 1.2
     assert value(after, "locker_scans_refused_today", cabinet=fleet["cabinet"],
                  reason="too_early") == 2
 
@@ -186,7 +188,7 @@ def test_the_rules_and_the_dashboard_name_only_exported_metrics(app):
     text = client.get("/metrics", headers=AUTH).get_data(as_text=True)
     exported = {name for name, _ in samples(text)} | family_names(text)
     families = exported | {re.sub(r"_(bucket|count|sum|total|created)$", "", n) for n in exported}
-    families |= {f"{n}_total" for n in families} | {f"{n}_bucket" for n in families}
+    families |= {f"{n}_{suffix}" for n in families for suffix in ("total", "bucket", "sum", "count")}
     rules = (ROOT / "config/prometheus/locker-alerts.yml").read_text()
     dashboard = json.loads((ROOT / "config/grafana/locker-dashboard.json").read_text())
     expressions = rules + json.dumps([t["expr"] for p in dashboard["panels"]
