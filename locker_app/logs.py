@@ -66,8 +66,12 @@ def configure_logging(app: Flask) -> None:
         if _handler is None:
             _handler = logging.StreamHandler(sys.stderr)
             _handler.addFilter(_WithRequestId())
-            logging.getLogger("locker_app").addHandler(_handler)
-            logging.getLogger("locker_app").setLevel(logging.INFO)
+            ours = logging.getLogger("locker_app")
+            ours.addHandler(_handler)
+            ours.setLevel(logging.INFO)
+            # Written once, in the chosen format: not again by a handler of the root logger
+            # (the scheduler configures one for the libraries it runs).
+            ours.propagate = False
         _handler.setFormatter(JsonFormatter() if as_json else logging.Formatter(
             "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     # One line per request in JSON only: as text, gunicorn's access log says the same.

@@ -3,6 +3,7 @@ id, route, status, duration and staff user, never a visitor's name, e-mail or co
 from __future__ import annotations
 
 import json
+import secrets
 import logging
 
 from freezegun import freeze_time
@@ -64,3 +65,21 @@ def test_the_request_id_comes_from_nginx_or_is_made(app, caplog):
     assert record.request_id == "abcdefgh12345678"
     line = json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "abcdefgh12345678" and line["message"] == "a line"
+
+
+def test_a_process_writes_each_line_once_however_many_apps_it_makes(tmp_path, monkeypatch):
+    """The scheduler configures the root logger and then makes the app: its lines were
+    written twice, once by each handler."""
+    import locker_app.logs as logs
+    from locker_app import create_app
+    from locker_app.config import Config
+    monkeypatch.setattr(logs, "_handler", None)
+    ours = logging.getLogger("locker_app")
+    monkeypatch.setattr(ours, "handlers", [])
+    monkeypatch.setattr(ours, "propagate", True)
+    settings = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}",
+                "SECRET_KEY": secrets.token_hex(32), "LOG_FORMAT": "json"}
+    for _ in range(2):
+        create_app(Config, settings)
+    assert len(ours.handlers) == 1 and ours.propagate is False
+    assert isinstance(ours.handlers[0].formatter, JsonFormatter)
