@@ -27,15 +27,20 @@ loglevel = "warning"
 # Prometheus (locker_app/metrics.py): each worker writes its counts to files in this folder
 # and any worker answers /metrics for all of them (prometheus_client's multiprocess mode).
 # A new, empty folder for every start unless PROMETHEUS_MULTIPROC_DIR names one; a named
-# one is emptied at start, as the library asks.
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
-    for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
-        os.remove(stale)
-    _made_metrics_dir = None
-else:
-    _made_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
-        prefix="locker-metrics-")
+# one is emptied at start, as the library asks. Done when the master starts, before it
+# makes its workers (reading this file changes nothing: bench.many_cabinets reads it).
+_made_metrics_dir = None
+
+
+def on_starting(server):
+    global _made_metrics_dir
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+        for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+            os.remove(stale)
+    else:
+        _made_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="locker-metrics-")
 
 
 def child_exit(server, worker):

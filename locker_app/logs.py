@@ -54,6 +54,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+class _Stderr(logging.StreamHandler):
+    """Standard error as it is when a line is written, not when the handler was made (a
+    test runner swaps it, and wrote to a closed stream afterwards)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 _handler: logging.Handler | None = None  # one per process, however many apps are made
 
 
@@ -64,7 +77,7 @@ def configure_logging(app: Flask) -> None:
     as_json = app.config.get("LOG_FORMAT") == "json"
     if not app.testing:
         if _handler is None:
-            _handler = logging.StreamHandler(sys.stderr)
+            _handler = _Stderr()
             _handler.addFilter(_WithRequestId())
             ours = logging.getLogger("locker_app")
             ours.addHandler(_handler)

@@ -42,6 +42,10 @@ JOB_LAST_SUCCESS = Gauge("locker_job_last_success_timestamp_seconds",
                          "When a scheduled job last ended well (Unix time).", ["job"],
                          multiprocess_mode="max")
 
+# Whether this process's metrics live in files (gunicorn's workers), as prometheus_client
+# decided when they were made above.
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
 bp = Blueprint("metrics", __name__)
 limiter.exempt(bp)
 
@@ -50,7 +54,7 @@ def _registry() -> CollectorRegistry:
     """A registry for one answer: this process's metrics (or every worker's, under
     gunicorn) and what the database knows."""
     registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if MULTIPROCESS:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_ThisProcess())

@@ -195,3 +195,15 @@ def test_the_rules_and_the_dashboard_name_only_exported_metrics(app):
                                       for t in p["targets"]])
     named = set(re.findall(r"\blocker_[a-z_]+", expressions))
     assert named and named <= families | exported, sorted(named - families - exported)
+
+
+def test_reading_the_gunicorn_settings_changes_nothing_in_the_reader():
+    """bench.many_cabinets reads config/gunicorn.conf.py for its worker counts; reading it
+    made a metrics folder and set PROMETHEUS_MULTIPROC_DIR in the reading process, whose
+    own metrics then went missing from /metrics (the full test run)."""
+    import os
+    from runpy import run_path
+    before = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    settings = run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    assert os.environ.get("PROMETHEUS_MULTIPROC_DIR") == before
+    assert callable(settings["on_starting"]) and settings["workers"] >= 1
