@@ -7,7 +7,7 @@ from tests.conftest import no_sideways_scrolling, screenshot
 from tests.test_end_to_end import book, reservation_id_of
 from tests.test_visitor_reports import picked_up
 
-PAGES = ["/impressum", "/datenschutz", "/barrierefreiheit", "/leichte-sprache"]
+PAGES = ["/impressum", "/datenschutz", "/barrierefreiheit", "/leichte-sprache", "/open-data/"]
 
 
 @pytest.fixture
@@ -30,7 +30,9 @@ def test_the_footer_pages_pass_axe_in_both_languages(browser, live_server, langu
                 "/impressum": "Impressum",
                 "/datenschutz": "Datenschutz" if language == "de" else "Privacy",
                 "/barrierefreiheit": "Barrierefreiheit" if language == "de" else "Accessibility",
-                "/leichte-sprache": "Leichte Sprache"}[path], exact=True).focus()
+                "/leichte-sprache": "Leichte Sprache",
+                "/open-data/": "Offene Daten" if language == "de" else "Open data"}[path],
+                exact=True).focus()
             page.keyboard.press("Enter")
             page.wait_for_url(f"**{path}")
             assert violations(page) == [], path

@@ -61,6 +61,7 @@ def test_visitor_pages_reflow_at_320_px_with_text_at_200_percent(browser, live_s
         pages = {"start": "/", "form": "/s/stadtpark/reserve/rollator", "find": "/wiederfinden",
                  "imprint": "/impressum", "privacy": "/datenschutz",
                  "accessibility": "/barrierefreiheit", "easy-read": "/leichte-sprache",
+                 "open-data": "/open-data/",
                  "reservation": later, "cancel": later + "/cancel", "ticket": later + "/ticket",
                  "defect": out + "/defect", "not-found": "/no-such-page"}
         for name, path in pages.items():

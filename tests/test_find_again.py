@@ -117,3 +117,17 @@ def test_the_find_page_is_linked_from_the_start_and_every_footer(client):
         assert 'href="/wiederfinden"' in client.get(page).get_data(as_text=True)
     page = client.get("/wiederfinden").get_data(as_text=True)
     assert 'inputmode="numeric"' in page and 'autocomplete="email"' in page
+
+
+def test_the_find_page_gives_the_number_to_call(app):
+    """It said "Rufen Sie uns bitte an" without a number (issue 32)."""
+    from locker_app.extensions import db
+    from locker_app.models import Site
+    page = app.test_client().get("/wiederfinden").get_data(as_text=True)
+    assert "Rufen Sie uns bitte an, wir finden sie für Sie:" in page
+    assert '<a href="tel:01234567890">0123 4567890</a>' in page
+    with app.app_context():
+        db.session.scalars(db.select(Site)).one().hotline = None
+        db.session.commit()
+    page = app.test_client().get("/wiederfinden").get_data(as_text=True)
+    assert "Rufen Sie uns" not in page and "Fragen Sie bitte die Mitarbeitenden im Park" in page

@@ -252,3 +252,18 @@ def test_aggregates_and_figures_on_sqlite_and_postgresql(any_app):
     with any_app.test_request_context():
         rows = open_data.rows(db.session, date(2026, 11, 16), date(2026, 11, 17))
     assert rows[0]["loans"] is None  # one loan: withheld
+
+
+def test_the_open_data_are_linked_from_every_page_with_their_licence(client):
+    """The files were linked from nowhere (issue 32): every page's footer leads to a page
+    that says what they hold, under which licence, and links both."""
+    home = client.get("/").get_data(as_text=True)
+    assert '<a href="/open-data/">Offene Daten</a>' in home
+    page = client.get("/open-data/").get_data(as_text=True)
+    assert "Keine personenbezogenen Daten" in page
+    assert '<a href="https://www.govdata.de/dl-de/by-2-0">dl-de/by-2-0</a>' in page
+    for kind in ("csv", "json"):
+        assert f'href="/open-data/nutzung.{kind}"' in page
+        assert client.get(f"/open-data/nutzung.{kind}").status_code == 200
+    client.get("/lang/en")
+    assert "<h1>Open data</h1>" in client.get("/open-data/").get_data(as_text=True)

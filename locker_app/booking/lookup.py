@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import redirect, render_template, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from locker_app.booking import bp
 from locker_app.booking.forms import FindByMailForm, FindByNumberForm
 from locker_app.booking.routes import _locale
 from locker_app.extensions import db
+from locker_app.models import Site
 from locker_app.limits import lookup_limits
 from locker_app.services import lookup
 
@@ -16,7 +18,14 @@ from locker_app.services import lookup
 def _page(number_form=None, mail_form=None, status=200, sent=False):
     return render_template("booking/find.html", number_form=number_form or FindByNumberForm(),
                            mail_form=mail_form or FindByMailForm(), sent=sent,
-                           locale=_locale()), status
+                           hotlines=_hotlines(), locale=_locale()), status
+
+
+def _hotlines() -> list[tuple[str, str]]:
+    """(site, number) to call for help, of each site in use that has one."""
+    return [(site.name, site.hotline) for site in db.session.scalars(
+        select(Site).where(Site.retired_at.is_(None), Site.hotline.is_not(None))
+        .order_by(Site.name)) if site.hotline.strip()]
 
 
 @bp.get("/wiederfinden")

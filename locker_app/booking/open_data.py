@@ -57,6 +57,16 @@ def _made(kind: str, first: date, last: date) -> str:
     return body
 
 
+@bp.get("/open-data/")
+def open_data_page():
+    """What the open data are, their licence and the two files (linked from every page)."""
+    from flask import render_template
+    from locker_app.booking.routes import _locale
+    first, last = open_data.default_period()
+    return render_template("pages/open_data.html", locale=_locale(), first=first, last=last,
+                           licence=open_data.licence(), min_loans=open_data.MIN_LOANS)
+
+
 @bp.get("/open-data/nutzung.<kind>")
 @limiter.limit(lambda: current_app.config["LIMIT_OPEN_DATA_PER_ADDRESS"], scope="open-data")
 def open_data_export(kind: str):
