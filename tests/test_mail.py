@@ -102,3 +102,21 @@ def test_a_mail_server_that_is_down_loses_nothing(app, client):
     finally:
         controller.stop()
     assert len(sink.messages) == 1
+
+
+@freeze_time("2026-06-10 08:31:00")  # 10:31 in Berlin: the window has begun
+def test_a_confirmation_for_a_window_begun_does_not_say_to_cancel(app, client, smtp):
+    """It said to cancel on the page also when that was no longer possible (issue 32)."""
+    book(client)
+    run_jobs(app, ("send_mails",))
+    text = smtp.messages[0].get_body(("plain",)).get_content()
+    assert "stornieren" not in text
+    assert ("Falls Sie doch nicht kommen, müssen Sie nichts tun: Der Rollator ist um 11:30 Uhr, "
+            "wenn die Abholzeit endet, wieder für andere frei.") in text
+
+
+@freeze_time("2026-06-10 06:00:00")
+def test_a_confirmation_before_the_window_says_how_to_cancel(app, client, smtp):
+    book(client)
+    run_jobs(app, ("send_mails",))
+    assert "stornieren" in smtp.messages[0].get_body(("plain",)).get_content()

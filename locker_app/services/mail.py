@@ -79,13 +79,17 @@ def _links(reservation: Reservation) -> list[dict]:
 
 
 def compose(reservation: Reservation, kind: str) -> EmailMessage:
+    from locker_app.services.reservations import can_cancel
     url = reservation_url(reservation)
     with force_locale(reservation.locale):
         body = render_template(f"mail/{kind}.txt", reservation=reservation, url=url,
                                start=to_local(reservation.start_at), end=to_local(reservation.end_at),
                                pickup_until=to_local(reservation.pickup_until),
                                item=reservation.item.item_type.name(reservation.locale),
-                               links=_links(reservation) if kind == "links" else [])
+                               links=_links(reservation) if kind == "links" else [],
+                               # (A window begun when the mail goes out can no longer be
+                               # cancelled: the mail does not say to.)
+                               can_cancel=can_cancel(reservation))
         subject = SUBJECTS[kind]()
         message = EmailMessage()
         message["Subject"] = subject
