@@ -23,13 +23,14 @@ import time
 import unicodedata
 import wave
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import serial
 
 from controller.display_text import REFUSAL_MESSAGES, Message, common_params, message_for_event
+from hardware.http_thread import ServerThread
 
 logger = logging.getLogger(__name__)
 IDLE = Message("idle")
@@ -231,26 +232,13 @@ PAGE = """<!doctype html>
 </body></html>"""
 
 
-class DisplayPage:
+class DisplayPage(ServerThread):
     """A small HTTP server on the controller for the cabinet's screen (a kiosk browser)."""
 
     def __init__(self, display: Display, host: str, port: int) -> None:
         self.display = display
-        self.server = ThreadingHTTPServer((host, port), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://{host}:{self.server.server_port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="display-page",
-                                        daemon=True)
+        super().__init__(host, port, self._handler(), "display-page")
         self.tones = {"yes": tone_wav("yes"), "no": tone_wav("no")}
-
-    def start(self) -> "DisplayPage":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
 
     def render(self, seen: int | None) -> str:
         seq, message = self.display.current()

@@ -5,29 +5,17 @@ polls and the server its calls; 503 and the failing check named otherwise)."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Callable
 
+from hardware.http_thread import ServerThread
 
-class HealthServer:
+
+class HealthServer(ServerThread):
     def __init__(self, host: str, port: int, checks: Callable[[], dict[str, str]]) -> None:
         """``checks``: each check's name and "ok" or what is wrong."""
         self.checks = checks
-        self.server = ThreadingHTTPServer((host, port), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://{host}:{self.server.server_port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="health",
-                                        daemon=True)
-
-    def start(self) -> "HealthServer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
+        super().__init__(host, port, self._handler(), "health")
 
     def _handler(self):
         owner = self

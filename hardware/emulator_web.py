@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
 from hardware.emulator import BoardEmulator, DisplayEmulator, ScannerEmulator
+from hardware.http_thread import ServerThread
 
 logger = logging.getLogger(__name__)
 MAX_BODY = 8192
@@ -207,22 +207,9 @@ def make_handler(board: BoardEmulator, scanner: ScannerEmulator | None,
     return Handler
 
 
-class EmulatorPage:
+class EmulatorPage(ServerThread):
     def __init__(self, board: BoardEmulator, scanner: ScannerEmulator | None,
                  host: str = "127.0.0.1", port: int = 5001, *, display: DisplayEmulator | None = None,
                  keypad: ScannerEmulator | None = None, screen_url: str | None = None) -> None:
-        self.server = ThreadingHTTPServer((host, port), make_handler(board, scanner, display,
-                                                                     keypad, screen_url))
-        self.server.daemon_threads = True
-        self.url = f"http://{host}:{self.server.server_port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="emulator-page",
-                                        daemon=True)
-
-    def start(self) -> "EmulatorPage":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
+        super().__init__(host, port, make_handler(board, scanner, display, keypad, screen_url),
+                         "emulator-page")
