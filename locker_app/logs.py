@@ -24,6 +24,13 @@ _GIVEN_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
 
+def request_seconds() -> float | None:
+    """How long the request being answered has taken so far (None before this module's
+    first hook ran, as for a request the CSRF check refused)."""
+    started = g.get("request_started")
+    return None if started is None else time.perf_counter() - started
+
+
 def request_id() -> str | None:
     """The id of the request being answered, if any."""
     if has_request_context():
@@ -109,11 +116,11 @@ def configure_logging(app: Flask) -> None:
 
 
 def _request_fields(response) -> dict:
+    seconds = request_seconds()
     fields = {"request_id": g.request_id, "method": request.method,
               "route": request.url_rule.rule if request.url_rule else None,
               "endpoint": request.endpoint, "status": response.status_code,
-              "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 1)
-              if "request_started" in g else None}
+              "duration_ms": None if seconds is None else round(seconds * 1000, 1)}
     if g.get("staff_username"):  # set when the request's staff login was checked
         fields["staff_user"] = g.staff_username
     return fields

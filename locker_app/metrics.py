@@ -15,7 +15,7 @@ import os
 import time
 from functools import wraps
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, request
+from flask import Blueprint, Flask, Response, abort, current_app, request
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge,
                                Histogram, generate_latest, multiprocess)
 from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from locker_app.extensions import db
 from locker_app.limits import limiter
+from locker_app.logs import request_seconds
 from locker_app.models import (Cabinet, Controller, DailyEvents, OutgoingMail, Reservation,
                                ReservationState, utcnow)
 from locker_app.services.timeutil import to_local
@@ -171,11 +172,7 @@ class DatabaseCollector:
 
 def count_requests(app: Flask) -> None:
     """Every request counted by its endpoint (the route's name: a bounded set), method and
-    status, and timed."""
-
-    @app.before_request
-    def started():
-        g.metrics_started = time.perf_counter()
+    status, and timed from the start the request's log line takes (locker_app/logs.py)."""
 
     @app.after_request
     def counted(response):
@@ -183,8 +180,9 @@ def count_requests(app: Flask) -> None:
         REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
         if response.status_code == 429:
             LIMIT_HITS.labels(endpoint).inc()
-        if "metrics_started" in g:
-            LATENCY.labels(endpoint).observe(time.perf_counter() - g.metrics_started)
+        seconds = request_seconds()
+        if seconds is not None:
+            LATENCY.labels(endpoint).observe(seconds)
         return response
 
 
