@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import func, inspect, select, table
+from sqlalchemy import create_engine, func, inspect, select, table
 from sqlalchemy.engine import Engine
 
 import signed_code
@@ -78,6 +78,12 @@ def _engine_name(engine: Engine) -> str:
     if name not in DATABASE_MEMBER:
         raise BackupError(f"Backups know SQLite and PostgreSQL, not {name}.")
     return name
+
+
+def _counted(engine: Engine) -> tuple[dict[str, int], str | None]:
+    """The rows of each table and the schema's migration."""
+    with engine.connect() as connection:
+        return _row_counts(connection), _revision(connection)
 
 
 def _row_counts(connection) -> dict[str, int]:
@@ -152,24 +158,15 @@ def create(engine: Engine, key_dir: Path, target: Path, say: Callable[[str], Non
         say("Copying the database ...")
         if engine_name == "sqlite":
             _copy_sqlite(engine.url.database, database, wait_seconds)
-            copy = sqlite3.connect(database)
+            copy = create_engine(f"sqlite:///{database}")
             try:  # counted in the copy itself: what the file holds
-                names = [n for (n,) in copy.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
-                    "'sqlite_%' AND name != 'alembic_version'")]
-                rows = {n: copy.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0]
-                        for n in sorted(names)}
-                found = copy.execute("SELECT name FROM sqlite_master WHERE name = "
-                                     "'alembic_version'").fetchone()
-                revision = copy.execute("SELECT version_num FROM alembic_version"
-                                        ).fetchone()[0] if found else None
+                rows, revision = _counted(copy)
             finally:
-                copy.close()
+                copy.dispose()
         else:
-            with engine.connect() as connection:
-                # The counts and the dump see the same moment only roughly; the counts are
-                # what verify compares a SQLite copy with, and a summary here.
-                rows, revision = _row_counts(connection), _revision(connection)
+            # The counts and the dump see the same moment only roughly; the counts are
+            # what verify compares a SQLite copy with, and a summary here.
+            rows, revision = _counted(engine)
             _run_tool(["pg_dump", "--format=custom", "--no-owner", "--no-privileges",
                        f"--file={database}"], engine, "pg_dump failed")
         say(f"  {database.stat().st_size / 1e6:.1f} MB")
