@@ -215,6 +215,7 @@ class BoardWorker:
                 local_state=LOCAL_STATE_AFTER.get(observation.kind))
 
     def snapshot(self) -> dict:
-        return {"board_family": self.driving_family, "board_errors": self.errors, "doors": {n: t.state for n, t in sorted(self.doors.items())},
+        return {"board_family": self.driving_family, "board_errors": self.errors,
+                "doors": {n: t.state for n, t in sorted(self.doors.items())},
                 "boards_offline": sorted(b for b, f in self.failures.items()
                                          if f >= OFFLINE_AFTER_FAILURES)}

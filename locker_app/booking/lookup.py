@@ -10,8 +10,8 @@ from locker_app.booking import bp
 from locker_app.booking.forms import FindByMailForm, FindByNumberForm
 from locker_app.booking.routes import _locale
 from locker_app.extensions import db
-from locker_app.models import Site
 from locker_app.limits import lookup_limits
+from locker_app.models import Site
 from locker_app.services import lookup
 
 

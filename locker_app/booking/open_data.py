@@ -10,10 +10,11 @@ import threading
 import time
 from datetime import date
 
-from flask import Response, current_app, request
+from flask import Response, current_app, render_template, request
 from flask_babel import gettext as _
 
 from locker_app.booking import bp
+from locker_app.booking.routes import _locale
 from locker_app.extensions import db
 from locker_app.limits import limiter
 from locker_app.services import open_data
@@ -60,8 +61,6 @@ def _made(kind: str, first: date, last: date) -> str:
 @bp.get("/open-data/")
 def open_data_page():
     """What the open data are, their licence and the two files (linked from every page)."""
-    from flask import render_template
-    from locker_app.booking.routes import _locale
     first, last = open_data.default_period()
     return render_template("pages/open_data.html", locale=_locale(), first=first, last=last,
                            licence=open_data.licence(), min_loans=open_data.MIN_LOANS)

@@ -12,8 +12,8 @@ from sqlalchemy import DateTime, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 import signed_code
-from locker_app.models import (RULE_DEFAULTS, BookingRule, Cabinet, Compartment, Item, ItemType, Reservation,
-                               ReservationState, Site, utcnow)
+from locker_app.models import (RULE_DEFAULTS, BookingRule, Cabinet, Compartment, Item, ItemType,
+                               Reservation, ReservationState, Site, utcnow)
 from locker_app.services import signing
 from locker_app.services.errors import DomainError, NotFound
 from locker_app.services.free_items import overlapping, usable, usable_items
