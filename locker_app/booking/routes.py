@@ -101,9 +101,13 @@ def sold_out_first(view):
 
 
 def _booked_with_this_form() -> bool:
-    raw = request.form.get("booking_key") or ""
-    return bool(booking_keys.KEY.fullmatch(raw)) and booking.booked_with_key(
-        db.session, booking_keys.stored_form(raw)) is not None
+    key = _readable_key(request.form.get("booking_key"))
+    return key is not None and booking.booked_with_key(db.session, key) is not None
+
+
+def _readable_key(raw: str | None) -> str | None:
+    """A form's one-time key as stored, when it sent a readable one."""
+    return booking_keys.stored_form(raw) if raw and booking_keys.KEY.fullmatch(raw) else None
 
 
 @bp.route("/s/<slug>/reserve/<type_code>", methods=["GET", "POST"])
@@ -181,10 +185,8 @@ def reserve(slug: str, type_code: str):
 def _booking_key(form: ReservationForm) -> str:
     """The form's one-time key as stored; a form without a readable one (sent by a script)
     gets one of its own, so a booking whose answer was lost is still found."""
-    raw = form.booking_key.data
-    if not (raw and booking_keys.KEY.fullmatch(raw)):
-        raw = booking_keys.new_key()
-    return booking_keys.stored_form(raw)
+    return (_readable_key(form.booking_key.data)
+            or booking_keys.stored_form(booking_keys.new_key()))
 
 
 def _form_page(site: Site, item_type: ItemType, form: ReservationForm, *, focus: str | None = None,
