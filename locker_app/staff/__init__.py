@@ -57,4 +57,4 @@ def _no_store(response):
 bp.after_request(_no_store)
 admin_bp.after_request(_no_store)
 
-from locker_app.staff import admin, cabinets, desk, own_account, reports, statistics  # noqa: E402,F401  (registers the views)
+from locker_app.staff import admin, admin_accounts, cabinets, desk, own_account, reports, statistics  # noqa: E402,F401  (registers the views)

@@ -1,6 +1,6 @@
 """Administration: sites with opening hours, cabinets and compartments, item types and
-their rules, controllers, staff accounts, the audit log. Nothing with history is deleted:
-it is retired."""
+their rules, controllers (staff accounts and the audit log: admin_accounts.py). Nothing
+with history is deleted: it is retired."""
 from __future__ import annotations
 
 from datetime import date, time
@@ -8,23 +8,18 @@ from datetime import date, time
 from babel.dates import get_day_names
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _
-from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from locker_app.extensions import db
-from locker_app.models import (RULE_DEFAULTS, AuditEntry, BookingRule, Cabinet, Compartment,
-                               Controller, ItemType, OpeningHours, Site,
-                               SpecialDay, StaffUser, utcnow)
+from locker_app.models import (RULE_DEFAULTS, BookingRule, Cabinet, Compartment, Controller,
+                               ItemType, OpeningHours, Site, SpecialDay, utcnow)
 from locker_app.services import controllers as controller_service
-from locker_app.services import staff_accounts
-from locker_app.services.errors import DomainError
 from locker_app.services.timeutil import to_local
 from locker_app.staff import admin_bp as bp
-from locker_app.staff.common import audit, get_or_404, show_error
-from locker_app.staff.forms import (options, AccountForm, CabinetForm, CompartmentForm, ControllerForm,
-                                    ItemTypeForm, ResetPasswordForm, RoleForm,
-                                    RuleForm, SiteForm, SpecialDayForm)
+from locker_app.staff.common import audit, get_or_404, saved
+from locker_app.staff.forms import (options, CabinetForm, CompartmentForm, ControllerForm,
+                                    ItemTypeForm, RuleForm, SiteForm, SpecialDayForm)
 from locker_app.auth.forms import ConfirmForm
 
 
@@ -32,10 +27,6 @@ from locker_app.auth.forms import ConfirmForm
 def weekday_names() -> list[str]:
     names = get_day_names("wide", locale=str(get_locale() or "de"))
     return [names[day] for day in range(7)]  # 0 = Monday, as OpeningHours counts
-
-
-def _saved(message: str | None = None):
-    flash(message or _("Saved."), "info")
 
 
 def _commit_or_error(form, message: str) -> bool:
@@ -69,7 +60,7 @@ def site_edit(site_id: int | None = None):
         db.session.add(site)
         audit("site_saved", form.slug.data, {"name": form.name.data})
         if _commit_or_error(form, _("Another site already uses this short name.")):
-            _saved()
+            saved()
             return redirect(url_for("admin.site_edit", site_id=site.id))
     hours = {}
     specials = []
@@ -91,7 +82,7 @@ def site_retire(site_id: int):
         site.retired_at = None if site.retired_at else utcnow()
         audit("site_retired" if site.retired_at else "site_reactivated", site.slug)
         db.session.commit()
-        _saved()
+        saved()
     return redirect(url_for("admin.sites"))
 
 
@@ -138,7 +129,7 @@ def site_hours(site_id: int):
     audit("opening_hours_saved", site.slug, {str(k): v and f"{v[0]:%H:%M}-{v[1]:%H:%M}"
                                               for k, v in wanted.items()})
     db.session.commit()
-    _saved()
+    saved()
     return redirect(url_for("admin.site_edit", site_id=site.id))
 
 
@@ -160,7 +151,7 @@ def special_day(site_id: int):
             audit("special_day_saved", site.slug, {"day": form.day.data.isoformat(),
                                                    "hours": opens and f"{opens:%H:%M}-{closes:%H:%M}"})
             db.session.commit()
-            _saved()
+            saved()
     else:
         flash(_("Please choose a day."), "error")
     return redirect(url_for("admin.site_edit", site_id=site.id))
@@ -179,7 +170,7 @@ def special_day_delete(site_id: int, day: str):
         db.session.delete(row)
         audit("special_day_removed", site.slug, {"day": day})
         db.session.commit()
-        _saved(_("The special day is removed; the usual hours apply."))
+        saved(_("The special day is removed; the usual hours apply."))
     return redirect(url_for("admin.site_edit", site_id=site.id))
 
 
@@ -205,7 +196,7 @@ def cabinet_edit(cabinet_id: int | None = None):
         audit("cabinet_saved", cabinet.name, {"family": cabinet.board_family,
                                               "inverted_polarity": cabinet.inverted_polarity})
         db.session.commit()
-        _saved(_("Saved. The controller takes the change with its next sync."))
+        saved(_("Saved. The controller takes the change with its next sync."))
         return redirect(url_for("staff.cabinet", cabinet_id=cabinet.id))
     return render_template("staff/form.html", form=form,
                            title=_("Edit cabinet") if cabinet else _("New cabinet")), \
@@ -219,7 +210,7 @@ def cabinet_retire(cabinet_id: int):
         cabinet.retired_at = None if cabinet.retired_at else utcnow()
         audit("cabinet_retired" if cabinet.retired_at else "cabinet_reactivated", cabinet.name)
         db.session.commit()
-        _saved()
+        saved()
     return redirect(url_for("staff.cabinet", cabinet_id=cabinet.id))
 
 
@@ -238,7 +229,7 @@ def compartment_edit(cabinet_id: int | None = None, compartment_id: int | None =
                "item_sensor": form.item_sensor.data})
         if _commit_or_error(form, _("Another compartment of this cabinet has this number or "
                                     "this board address and lock.")):
-            _saved(_("Saved. The controller takes the change with its next sync."))
+            saved(_("Saved. The controller takes the change with its next sync."))
             return redirect(url_for("staff.cabinet", cabinet_id=cabinet.id))
     return render_template("staff/form.html", form=form,
                            title=_("Compartment of %(cabinet)s", cabinet=cabinet.name)), \
@@ -266,7 +257,7 @@ def item_type_edit(type_id: int | None = None):
         db.session.add(kind)
         audit("item_type_saved", form.code.data)
         if _commit_or_error(form, _("Another item type already uses this short name.")):
-            _saved()
+            saved()
             return redirect(url_for("admin.item_types"))
     return render_template("staff/form.html", form=form,
                            title=_("Edit item type") if kind else _("New item type")), \
@@ -280,7 +271,7 @@ def item_type_retire(type_id: int):
         kind.retired_at = None if kind.retired_at else utcnow()
         audit("item_type_retired" if kind.retired_at else "item_type_reactivated", kind.code)
         db.session.commit()
-        _saved()
+        saved()
     return redirect(url_for("admin.item_types"))
 
 
@@ -303,7 +294,7 @@ def rules(site_id: int, type_id: int):
             audit("rules_saved", f"{site.slug}/{kind.code}",
                   {name: getattr(rule, name) for name in RULE_DEFAULTS})
             if _commit_or_error(form, _("These values do not fit together.")):
-                _saved()
+                saved()
                 return redirect(url_for("admin.item_types"))
     return render_template("staff/form.html", form=form,
                            title=_("Rules for %(item)s at %(site)s",
@@ -345,142 +336,5 @@ def controller_retire(controller_id: int):
         controller.retired_at = utcnow()
         audit("controller_retired", f"{controller.cabinet.name}: {controller.name}")
         db.session.commit()
-        _saved(_("The controller is retired; its token no longer works."))
+        saved(_("The controller is retired; its token no longer works."))
     return redirect(url_for("staff.cabinet", cabinet_id=controller.cabinet_id))
-
-
-# Staff accounts ------------------------------------------------------------------------------
-@bp.route("/accounts", methods=["GET", "POST"])
-def accounts():
-    form = AccountForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user = staff_accounts.create_account(db.session, form.username.data,
-                                                 form.display_name.data, form.password.data,
-                                                 form.role.data)
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-            status = 422
-        else:
-            audit("account_created", user.username, {"role": user.role})
-            db.session.commit()
-            _saved(_("Account %(name)s created. Give the first password in person.",
-                     name=user.username))
-            return redirect(url_for("admin.accounts"))
-    elif request.method == "POST":
-        status = 422
-    users = db.session.scalars(select(StaffUser).order_by(StaffUser.username)).all()
-    return render_template("staff/admin/accounts.html", users=users, form=form,
-                           to_local=to_local), status
-
-
-@bp.route("/accounts/<int:user_id>", methods=["GET", "POST"])
-def account(user_id: int):
-    user = get_or_404(StaffUser, user_id)
-    return render_template("staff/admin/account.html", user=user, role_form=RoleForm(role=user.role),
-                           password_form=ResetPasswordForm(), confirm=ConfirmForm(),
-                           to_local=to_local)
-
-
-def _last_admin(user: StaffUser) -> bool:
-    admins = db.session.scalars(select(StaffUser.id).where(
-        StaffUser.role == "admin", StaffUser.active.is_(True))).all()
-    return user.is_admin and user.active and admins == [user.id]
-
-
-@bp.post("/accounts/<int:user_id>/role")
-def account_role(user_id: int):
-    user = get_or_404(StaffUser, user_id)
-    form = RoleForm()
-    if form.validate_on_submit():
-        if form.role.data != "admin" and _last_admin(user):
-            flash(_("This is the last administrator; make someone else administrator first."), "error")
-        else:
-            user.role = form.role.data
-            staff_accounts.end_sessions(db.session, user)  # logged in anew with the new role
-            audit("account_role", user.username, {"role": user.role})
-            db.session.commit()
-            _saved()
-    return redirect(url_for("admin.account", user_id=user.id))
-
-
-@bp.post("/accounts/<int:user_id>/active")
-def account_active(user_id: int):
-    user = get_or_404(StaffUser, user_id)
-    if ConfirmForm().validate_on_submit():
-        if user.active and (_last_admin(user) or user.id == current_user.id):
-            flash(_("You cannot disable your own account or the last administrator."), "error")
-        else:
-            user.active = not user.active
-            staff_accounts.end_sessions(db.session, user)  # disabled: logged out everywhere
-            audit("account_enabled" if user.active else "account_disabled", user.username)
-            db.session.commit()
-            _saved()
-    return redirect(url_for("admin.account", user_id=user.id))
-
-
-@bp.post("/accounts/<int:user_id>/password")
-def account_password(user_id: int):
-    user = get_or_404(StaffUser, user_id)
-    form = ResetPasswordForm()
-    if form.validate_on_submit():
-        try:
-            user.password_hash = staff_accounts.hash_password(form.password.data)
-        except DomainError as error:
-            flash(str(error), "error")
-        else:
-            staff_accounts.end_sessions(db.session, user)
-            staff_accounts.forget_failures(db.session, user)  # the new password gets in
-            audit("account_password_reset", user.username)
-            db.session.commit()
-            _saved(_("The password is set; the account is logged out everywhere. Give the new "
-                     "password in person."))
-    return redirect(url_for("admin.account", user_id=user.id))
-
-
-@bp.post("/accounts/<int:user_id>/two-factor-off")
-def account_two_factor_off(user_id: int):
-    """A lost phone: the account logs in with its password alone until its owner sets a
-    second factor up again (at once, where LOCKER_REQUIRE_2FA asks it of administrators)."""
-    user = get_or_404(StaffUser, user_id)
-    if ConfirmForm().validate_on_submit() and user.totp_secret:
-        user.totp_secret = user.totp_last_step = None
-        staff_accounts.end_sessions(db.session, user)
-        audit("account_two_factor_off", user.username)
-        db.session.commit()
-        _saved(_("The second factor of %(name)s is off; the account is logged out everywhere.",
-                 name=user.username))
-    return redirect(url_for("admin.account", user_id=user.id))
-
-
-@bp.post("/accounts/<int:user_id>/logout")
-def account_logout(user_id: int):
-    user = get_or_404(StaffUser, user_id)
-    if ConfirmForm().validate_on_submit():
-        staff_accounts.end_sessions(db.session, user)
-        audit("account_logged_out_everywhere", user.username)
-        db.session.commit()
-        _saved(_("%(name)s is logged out on every device.", name=user.username))
-    return redirect(url_for("admin.account", user_id=user.id))
-
-
-# Audit log ----------------------------------------------------------------------------------
-@bp.get("/audit")
-def audit_log():
-    statement = select(AuditEntry)
-    actor = (request.args.get("actor") or "").strip()[:80]
-    action = (request.args.get("action") or "").strip()[:60]
-    if actor:
-        statement = statement.where(AuditEntry.actor == actor.lower())
-    if action:
-        statement = statement.where(AuditEntry.action.contains(action, autoescape=True))
-    page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() and len(page) < 6 else 1
-    rows = db.session.scalars(statement.order_by(AuditEntry.id.desc())
-                              .offset((max(page, 1) - 1) * 100).limit(101)).all()
-    actions = db.session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)).all()
-    return render_template("staff/admin/audit.html", rows=rows[:100], more=len(rows) > 100,
-                           page=max(page, 1), actor=actor, action=action, actions=actions,
-                           to_local=to_local)

@@ -1,7 +1,8 @@
 """Small helpers the staff views share."""
 from __future__ import annotations
 
-from flask import abort
+from flask import abort, flash
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from locker_app.extensions import db
@@ -32,3 +33,8 @@ def get_or_404(model, object_id: int):
     if found is None:
         abort(404)
     return found
+
+
+def saved(message: str | None = None) -> None:
+    """Tell the staff member the change is stored."""
+    flash(message or _("Saved."), "info")
