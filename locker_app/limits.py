@@ -50,7 +50,7 @@ def submitted_email() -> str | None:
 
 
 def _submitted_email() -> str | None:
-    from locker_app.services.booking import person_key
+    from locker_app.services.people import person_key
     if request.mimetype == "application/json":
         try:
             payload = parse_json_body()

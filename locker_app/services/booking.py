@@ -10,7 +10,9 @@
    database's write lock. Bookings of the same kind at the same site take turns from here
    to the commit; everything else goes on.
 4. In the turn: the first free item, the person's rules, the reservation with its signed
-   code, its first event and its confirmation mail. Commit.
+   code, its first event and its confirmation mail. Commit. (The code carries the
+   reservation's id: PostgreSQL draws it from the table's sequence before the turn, SQLite
+   learns it from the insert.)
 5. The database keeps the last word on overlaps (an exclusion constraint on PostgreSQL,
    triggers on SQLite) and on numeric codes: a write it refuses is rolled back, and the
    next attempt starts again at 3 with the next free item.
@@ -19,9 +21,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
-import unicodedata
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import get_locale, lazy_gettext as _l
@@ -36,62 +35,12 @@ from locker_app.models import (BookingRule, Cabinet, Compartment, Item, ItemType
 from locker_app.services import numeric_codes, rules, signing
 from locker_app.services.errors import DomainError, SoldOut
 from locker_app.services.free_items import first_free_item, first_free_item_id
+from locker_app.services.people import Person, clean_email, clean_name, person_key
 
 logger = logging.getLogger(__name__)
-NAME_MAX = 80
 # How often a booking whose write the database refused (the item taken a moment ago, the
 # numeric code drawn twice) tries again before it gives up as sold out.
 ALLOCATION_ATTEMPTS = 5
-_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-@dataclass(frozen=True)
-class Person:
-    """Who books: the e-mail address when given, and the reservations this browser made.
-    ``client_key`` (a keyed hash of the network address) with ``client_limit``: how many
-    active reservations one address may hold, generous so a care home or a public Wi-Fi
-    still can book, but an end to one client booking out every item."""
-
-    email: str | None = None
-    reservation_ids: tuple[int, ...] = field(default_factory=tuple)
-    client_key: str | None = None
-    client_limit: int | None = None
-
-    @property
-    def limited_by_address(self) -> bool:
-        return bool(self.client_key and self.client_limit)
-
-
-def person_key(email: str | None) -> str | None:
-    """The address as one person: case folded, a "+tag" dropped (erika+1@ is erika@)."""
-    if not email:
-        return None
-    local, _, domain = email.strip().rpartition("@")
-    local = local.split("+", 1)[0] or local
-    return f"{local}@{domain}".casefold()[:254]
-
-
-def clean_name(raw: str | None) -> str:
-    # Letters, marks, digits, punctuation and spaces; no control or format characters
-    # (zero-width joiners, direction overrides) that could make a name look like another.
-    name = unicodedata.normalize("NFC", raw or "")
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = " ".join(name.split())
-    if not name:
-        raise DomainError(_l("Please enter a name or nickname."), "name")
-    if len(name) > NAME_MAX:
-        raise DomainError(_l("Please use at most %(max)d characters.", max=NAME_MAX), "name")
-    return name
-
-
-def clean_email(raw: str | None) -> str | None:
-    email = unicodedata.normalize("NFC", raw or "").strip()
-    if not email:
-        return None
-    if len(email) > 254 or not _EMAIL_RE.fullmatch(email) or any(
-            unicodedata.category(ch)[0] == "C" for ch in email):
-        raise DomainError(_l("This does not look like an e-mail address."), "email")
-    return email
 
 
 def sold_out(item_type: ItemType) -> SoldOut:
@@ -131,26 +80,26 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
     now = now or utcnow()
     name, email, person, rule = _checked_request(session, site, item_type, start, end, name,
                                                  email, person, now, grace_minutes, rule)
-    # Loaded with its compartment and cabinet before the turn, so that the turn, which the
-    # next booking of the kind waits for, only asks which item is free.
-    seen_free = first_free_item(session, site, item_type, start, end)
-    if seen_free is None:
+    # Nothing free: said at once, without waiting for the turn behind the bookings that
+    # take the last items.
+    if first_free_item_id(session, site, item_type, start, end) is None:
         session.rollback()
         raise sold_out(item_type)
     _check_address(session, person, now)
     cause = cause or ("booked online" if actor == "visitor" else f"booked by {actor}")
     for attempt in range(1, ALLOCATION_ATTEMPTS + 1):
         try:
+            reservation_id = _new_reservation_id(session)
             _take_allocation_turn(session, site, item_type)
-            # The free item first: in a rush for the last items most turns end here.
-            item_id = first_free_item_id(session, site, item_type, start, end)
-            if item_id is None:
+            # The free item first: in a rush for the last items most turns end here. Another
+            # booking may have taken the one seen before the turn: then this is the next.
+            item = first_free_item(session, site, item_type, start, end)
+            if item is None:
                 raise sold_out(item_type)
-            # Another booking may have taken the one seen before the turn: then the next.
-            item = seen_free if item_id == seen_free.id else session.get(Item, item_id)
             _check_person(session, site, item_type, rule, person, start, end, now)
             reservation = Reservation(
-                item=item, compartment=item.compartment, start_at=start, end_at=end,
+                id=reservation_id, item=item, compartment=item.compartment, start_at=start,
+                end_at=end,
                 pickup_until=min(end, start + timedelta(minutes=rule.pickup_window_minutes)),
                 visitor_name=name, email=email, phone=phone, state=ReservationState.BOOKED,
                 booked_with_email=email is not None, person_key=person_key(email),
@@ -160,10 +109,12 @@ def create_reservation(session: Session, *, site: Site, item_type: ItemType, sta
             # The keypad's hash of the numeric code is made by the controller's sync, not
             # here: it is slow on purpose, and the visitor is waiting.
             session.add(reservation)
-            session.flush()  # its id, which the signed code carries
+            if reservation.id is None:
+                session.flush()  # SQLite: the id, which the signed code carries
             reservation.code = signing.sign_reservation(reservation)
             # Its first event and its mail as insert statements: nothing reads them back,
-            # and as objects the session's unit of work took a third of the turn.
+            # and as objects the session's unit of work took a third of the turn. The
+            # reservation is written before them, with its code.
             session.execute(insert(ReservationEvent), [dict(
                 reservation_id=reservation.id, from_state=None,
                 to_state=ReservationState.BOOKED, actor=actor, at=now, cause=cause)])
@@ -193,6 +144,17 @@ def booked_with_key(session: Session, booking_key: str | None) -> Reservation | 
     if not booking_key:
         return None
     return session.scalars(_with_key(), {"key": booking_key}).first()
+
+
+def _new_reservation_id(session: Session) -> int | None:
+    """PostgreSQL: the new reservation's id, drawn from the table's sequence before the
+    turn, so that the reservation is written once, with the signed code that carries the
+    id; written without it and updated, it cost the turn a round trip to the database,
+    and every booking of the kind waits for the turn (bench/RESULTS.md, issue 31).
+    SQLite: None; its id comes with the insert, within the database's own write lock."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return session.scalar(_next_reservation_id())
 
 
 def _take_allocation_turn(session: Session, site: Site, item_type: ItemType) -> None:
@@ -285,6 +247,11 @@ def _held_by_address():
                    Reservation.end_at > bindparam("now"))
             .limit(bindparam("up_to")).subquery())
     return select(func.count()).select_from(held)
+
+
+@functools.cache
+def _next_reservation_id():
+    return select(func.nextval(func.pg_get_serial_sequence("reservation", "id")))
 
 
 @functools.cache

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from locker_app.models import OutgoingMail, Reservation, active_reservation, utcnow
-from locker_app.services.booking import person_key
+from locker_app.services.people import person_key
 
 # A second links mail for the same reservation only after this long.
 RESEND_AFTER = timedelta(minutes=10)

@@ -90,7 +90,7 @@ class SiteForm(FlaskForm):
         Optional(), Length(max=254)])
 
     def validate_on_duty_email(self, field):
-        from locker_app.services.booking import clean_email
+        from locker_app.services.people import clean_email
         try:
             field.data = clean_email(field.data)
         except DomainError as error:
