@@ -166,3 +166,45 @@ def test_a_form_sent_again_for_a_window_just_sold_out_gets_a_short_page(client, 
         other = client.post("/s/stadtpark/reserve/rollator",
                             data=form_data(start="14:00", end="15:00", step="confirm"))
         assert other.status_code == 302 and count(app) == 5
+
+
+def _errors_by_field(page: str) -> dict[str, str]:
+    """The message shown next to each field (``<p class="error" id="FIELD-error">``)."""
+    return {name: re.sub(r"\s+", " ", text).strip()
+            for name, text in re.findall(r'<p class="error" id="([a-z_]+)-error">(.*?)</p>',
+                                         page, re.S)}
+
+
+def test_one_submit_names_every_mistake_each_next_to_its_field(client, app):
+    """Three mistakes took three submits: the missing name stopped the form before the
+    address and the times were looked at. Now one submit names all three."""
+    set_hours(app)
+    with freeze_time("2026-11-23 09:00"):
+        response = client.post("/s/stadtpark/reserve/rollator", data=form_data(
+            name="", email="erika@", start="12:00", end="11:00", step="check"))
+    assert response.status_code == 422
+    errors = _errors_by_field(response.get_data(as_text=True))
+    assert set(errors) == {"name", "email", "end"}, errors
+    assert "Namen" in errors["name"] and "E-Mail" in errors["email"]
+    assert "Rückgabe" in errors["end"], errors
+    assert count(app) == 0
+
+
+def test_a_bad_year_is_shown_at_the_day_with_the_other_mistakes(client, app):
+    """A year the service does not know belongs to the day, not to the time; the bad
+    address beside it is named in the same answer. The form keeps what was typed."""
+    set_hours(app)
+    with freeze_time("2026-11-23 09:00"):
+        response = client.post("/s/stadtpark/reserve/rollator", data=form_data(
+            day="1999-11-24", email="erika@@example", step="check"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    errors = _errors_by_field(page)
+    assert set(errors) == {"date", "email"}, errors
+    assert "1999" in page and "erika@@example" in page  # nothing typed is lost
+    # The service's own refusal first (the address), then the rest: the same two places.
+    with freeze_time("2026-11-23 09:00"):
+        booked = client.post("/s/stadtpark/reserve/rollator", data=form_data(
+            name="Erika", email="erika@", end="10:00", step="confirm"))
+    assert set(_errors_by_field(booked.get_data(as_text=True))) == {"email", "end"}
+    assert count(app) == 0

@@ -15,8 +15,10 @@ from locker_app.extensions import db
 from locker_app.models import ItemType, Site, utcnow
 from locker_app.limits import booking_limits, cancel_limit, client_key
 from locker_app.security import safe_next
+from locker_app.shared.fields import show_error
 from locker_app.shared.reservation_page import public_url, qr_svg, reservation_page_values
-from locker_app.services import booking, booking_keys, free_times, reports, reservations, rules
+from locker_app.services import (booking, booking_keys, free_times, people, reports, reservations,
+                                 rules)
 from locker_app.services.errors import DomainError, NotFound, SoldOut
 from locker_app.services.sold_out_memo import sold_out_memo
 from locker_app.services.timeutil import local_to_utc, to_local
@@ -29,8 +31,8 @@ def _site(slug: str) -> Site:
     return site
 
 
-def _person(email: str | None = None) -> booking.Person:
-    return booking.Person(email, tuple(session.get("mine", [])[-50:]), client_key(),
+def _person(email: str | None = None) -> people.Person:
+    return people.Person(email, tuple(session.get("mine", [])[-50:]), client_key(),
                           current_app.config["ADDRESS_MAX_ACTIVE"])
 
 
@@ -127,15 +129,17 @@ def reserve(slug: str, type_code: str):
         form.date.data, form.start.data = start.date(), start.time()
         form.end_date.data, form.end.data = end.date(), end.time()
         form.booking_key.data = booking_keys.new_key()
-    elif request.form.get("change") in ("date", "start", "end_date", "end", "name", "email"):
+    elif request.form.get("change") in ANSWERS:
         # Back from the check: the form as it was, the chosen field focused.
         return _form_page(site, item_type, form, focus=request.form["change"]), 200
     status, sold_out = 200, False
-    if form.validate_on_submit():
+    if request.method == "POST" and not form.validate_on_submit():
+        _check_every_answer(form, site, item_type)
+        status = 422
+    elif request.method == "POST":
         checking = request.form.get("step") == "check"
         try:
-            start = local_to_utc(form.date.data, form.start.data, field="start")
-            end = local_to_utc(form.end_date.data, form.end.data, field="end")
+            start, end = _window(form)
             values = dict(site=site, item_type=item_type, start=start, end=end,
                           name=form.name.data, email=form.email.data, person=_person(),
                           grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"])
@@ -155,11 +159,9 @@ def reserve(slug: str, type_code: str):
             return redirect(url_for("booking.reservation", token=earlier.code))
         except DomainError as error:
             db.session.rollback()
-            field = getattr(form, error.field, None) if error.field else None
-            if field is not None:
-                field.errors = list(field.errors) + [str(error)]
-            else:
-                form.form_errors.append(str(error))
+            show_error(form, error)
+            if error.field in ANSWERS:  # and whatever else is wrong with the answers
+                _check_every_answer(form, site, item_type)
             sold_out = isinstance(error, SoldOut)
             if sold_out:  # the same answers again within a second: the short page
                 sold_out_memo().remember(_typed_window(slug, type_code),
@@ -177,9 +179,41 @@ def reserve(slug: str, type_code: str):
             if replayed:  # sent twice: booked once (and counted once by the limits)
                 response.headers["Idempotent-Replayed"] = "true"
             return response
-    elif request.method == "POST":
-        status = 422
     return _form_page(site, item_type, form, sold_out=sold_out), status
+
+
+# The form's answers, each a field that a refusal can be shown next to.
+ANSWERS = ("date", "start", "end_date", "end", "name", "email")
+
+
+def _window(form: ReservationForm) -> tuple[datetime, datetime]:
+    """The chosen window as naive UTC; a year out of range is shown at its day."""
+    return (local_to_utc(form.date.data, form.start.data, field="start", day_field="date"),
+            local_to_utc(form.end_date.data, form.end.data, field="end", day_field="end_date"))
+
+
+def _check_every_answer(form: ReservationForm, site: Site, item_type: ItemType) -> None:
+    """Show every answer the booking would refuse next to its field, not only the first:
+    three mistakes took three submits (issue 32). The name and the address are checked
+    each on its own, the window against the rules when its days and times could be read.
+    Run only after something was refused, so a booking that passes checks nothing twice."""
+    def show(check) -> None:
+        try:
+            check()
+        except DomainError as error:
+            show_error(form, error)
+
+    if not form.name.errors:
+        show(lambda: people.clean_name(form.name.data))
+    if not form.email.errors:
+        show(lambda: people.clean_email(form.email.data))
+    if not any(field.errors for field in (form.date, form.start, form.end_date, form.end)):
+        def window() -> None:
+            start, end = _window(form)
+            rules.check_window(db.session, site, item_type,
+                               rules.rule_for(db.session, site, item_type), start, end,
+                               utcnow(), grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"])
+        show(window)
 
 
 def _booking_key(form: ReservationForm) -> str:

@@ -50,10 +50,13 @@ def utc_naive(moment: datetime, field: str | None = None) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-def local_to_utc(day: date, clock: time, zone: ZoneInfo = BERLIN, field: str | None = None) -> datetime:
+def local_to_utc(day: date, clock: time, zone: ZoneInfo = BERLIN, field: str | None = None,
+                 day_field: str | None = None) -> datetime:
     """A wall-clock time at the site as naive UTC. The hour skipped in spring does not
-    exist and is refused; the hour repeated in autumn is taken as its first occurrence."""
-    _check_year(day.year, field)
+    exist and is refused; the hour repeated in autumn is taken as its first occurrence.
+    ``field``: the form field a refusal concerns; ``day_field``: where a year out of range
+    is shown, when the form asks for the day in a field of its own."""
+    _check_year(day.year, day_field or field)
     local = datetime.combine(day, clock.replace(second=0, microsecond=0), tzinfo=zone)
     utc = local.astimezone(timezone.utc)
     if utc.astimezone(zone).replace(tzinfo=None) != local.replace(tzinfo=None):

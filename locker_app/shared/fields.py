@@ -1,4 +1,5 @@
-"""Form fields the visitor's form and the staff's forms share."""
+"""Form fields, and how a refusal is shown in a form, that the visitor's form and the
+staff's forms share."""
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, TimeField
 
@@ -21,3 +22,15 @@ class DayField(_PlainMessageMixin, DateField):
 
 class ClockField(_PlainMessageMixin, TimeField):
     parse_message = _l("Please choose a time.")
+
+
+def show_error(form, error) -> None:
+    """A refusal (a DomainError) next to the field it concerns, else above the form; once,
+    however often it is found."""
+    field = getattr(form, error.field, None) if error.field else None
+    errors = field.errors if field is not None and hasattr(field, "errors") else None
+    if errors is None:
+        if str(error) not in form.form_errors:
+            form.form_errors.append(str(error))
+    elif str(error) not in errors:
+        field.errors = list(errors) + [str(error)]

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from locker_app.extensions import db
 from locker_app.services import staff_accounts
-from locker_app.services.errors import DomainError
+from locker_app.shared.fields import show_error  # noqa: F401  (the staff pages import it from here)
 
 
 def who() -> str:
@@ -17,15 +17,6 @@ def who() -> str:
 def audit(action: str, target: str | None = None, detail=None) -> None:
     """Record a staff action; committed with the change it belongs to."""
     staff_accounts.audit(db.session, current_user._get_current_object(), action, target, detail)
-
-
-def show_error(form, error: DomainError) -> None:
-    """A refusal next to the field it concerns, else above the form."""
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = list(field.errors) + [str(error)]
-    else:
-        form.form_errors.append(str(error))
 
 
 def get_or_404(model, object_id: int):

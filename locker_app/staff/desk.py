@@ -111,7 +111,8 @@ def extend(reservation_id: int):
     form = ExtendForm(prefix="extend")
 
     def act(r):
-        new_end = local_to_utc(form.end_date.data, form.end.data, field="end")
+        new_end = local_to_utc(form.end_date.data, form.end.data, field="end",
+                               day_field="end_date")
         old_end = r.end_at
         staff_desk.extend(db.session, r, new_end, who())
         return {"from": old_end.isoformat(), "to": new_end.isoformat()}
@@ -153,8 +154,9 @@ def book_for_caller():
     if form.validate_on_submit():
         try:
             site, item_type = db.session.get(Site, form.site.data), db.session.get(ItemType, form.item_type.data)
-            start = local_to_utc(form.date.data, form.start.data, field="start")
-            end = local_to_utc(form.end_date.data, form.end.data, field="end")
+            start = local_to_utc(form.date.data, form.start.data, field="start", day_field="date")
+            end = local_to_utc(form.end_date.data, form.end.data, field="end",
+                               day_field="end_date")
             r = staff_desk.book_for_caller(
                 db.session, site=site, item_type=item_type, start=start, end=end,
                 name=form.name.data, phone=form.phone.data, email=form.email.data, who=who(),
