@@ -107,7 +107,14 @@ class LockerController:
                 try:
                     target(self._stop)
                     return
-                except Exception:  # thread boundary: log, pause, start the loop again
+                except Exception as error:  # thread boundary: log, pause, start the loop again
+                    if self._stop.is_set():
+                        # Stopping closes the store and the connections under a thread that
+                        # was still in a call: its failure is the stop's doing, not a fault
+                        # (Ctrl-C on ./run-demo printed such a traceback, issue 32).
+                        logger.debug("%s ended while stopping: %r",
+                                     threading.current_thread().name, error)
+                        return
                     logger.exception("%s failed; restarting it", threading.current_thread().name)
                     self._stop.wait(1.0)
         return run

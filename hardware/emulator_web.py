@@ -72,13 +72,36 @@ async function post(path, body) {
   const r = await fetch(path, {method: "POST", body: new URLSearchParams(body)});
   return r.json();
 }
-function button(label, board, lock, action, kind) {
-  const b = document.createElement("button");
-  b.textContent = label;
-  b.dataset.key = `${board}-${lock}-${kind}`;
-  b.onclick = () => post(`/door`, {board, lock, action}).then(refresh);
-  return b;
+// The doors' cards are made once and then only their words change: rebuilt on every
+// refresh (twice a second), a button could be replaced between press and release and the
+// click was lost.
+const cards = new Map();
+function doorCard(d) {
+  const div = document.createElement("div"), text = document.createElement("div");
+  const door = document.createElement("button"), item = document.createElement("button");
+  for (const b of [door, item]) {
+    b.onclick = () => post("/door", {board: d.board, lock: d.lock, action: b.dataset.action}).then(refresh);
+  }
+  div.append(text, door, " ", item);
+  document.getElementById("doors").appendChild(div);
+  return {div, text, door, item};
 }
+function say(element, label, action) {
+  if (element.textContent !== label) element.textContent = label;
+  element.dataset.action = action;
+}
+function showDoor(d) {
+  const key = `${d.board}-${d.lock}`;
+  if (!cards.has(key)) cards.set(key, doorCard(d));
+  const card = cards.get(key);
+  card.div.className = "door" + (d.closed ? "" : " open");
+  const html = `<b>Fach ${d.lock}</b><br>Platine ${d.board}, Schloss ${d.lock}<br>` +
+    `Tür <strong>${d.closed ? "zu" : "OFFEN"}</strong><br>${d.item ? "Gegenstand drin" : "Fach leer"}`;
+  if (card.shown !== html) { card.text.innerHTML = html; card.shown = html; }
+  say(card.door, d.closed ? "Aufbrechen" : "Tür schließen", d.closed ? "open" : "close");
+  say(card.item, d.item ? "Herausnehmen" : "Hineinstellen", d.item ? "take" : "put");
+}
+window.refreshes = 0;  // how often the page asked for the state (the tests wait on it)
 const TONES = {yes: "Ja-Ton (zwei helle Töne)", no: "Nein-Ton (ein tiefer Ton)"};
 let shownText = null;
 async function refresh() {
@@ -95,21 +118,10 @@ async function refresh() {
     document.getElementById("tone").textContent = s.display.tones.length ?
       `Ton: ${TONES[s.display.tones[s.display.tones.length - 1]]}, ${s.display.tones.length} bisher` : "Ton: noch keiner";
   }
-  const doors = document.getElementById("doors");
-  const focused = document.activeElement && document.activeElement.dataset.key;
-  doors.replaceChildren(...s.doors.map(d => {
-    const div = document.createElement("div");
-    div.className = "door" + (d.closed ? "" : " open");
-    div.innerHTML = `<b>Fach ${d.lock}</b><br>Platine ${d.board}, Schloss ${d.lock}<br>` +
-      `Tür <strong>${d.closed ? "zu" : "OFFEN"}</strong><br>${d.item ? "Gegenstand drin" : "Fach leer"}<br>`;
-    div.appendChild(button(d.closed ? "Aufbrechen" : "Tür schließen", d.board, d.lock, d.closed ? "open" : "close", "door"));
-    div.appendChild(document.createTextNode(" "));
-    div.appendChild(button(d.item ? "Herausnehmen" : "Hineinstellen", d.board, d.lock, d.item ? "take" : "put", "item"));
-    return div;
-  }));
-  if (focused) { const again = doors.querySelector(`[data-key="${focused}"]`); if (again) again.focus(); }
+  s.doors.forEach(showDoor);
   document.getElementById("frames").textContent = s.frames.join("\\n") || "(noch keine anderen Rahmen)";
   document.getElementById("poll").textContent = s.last_poll.join("\\n") || "(noch keine)";
+  window.refreshes += 1;
 }
 for (const [form, field, path, status] of [["scan", "code", "/scan", "scan-status"], ["keys", "digits", "/keys", "keys-status"]]) {
   document.getElementById(form).onsubmit = async (e) => {

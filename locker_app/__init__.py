@@ -99,6 +99,9 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     app.jinja_env.globals["to_local"] = to_local  # macros see globals, not the context
     app.jinja_env.filters["clock"] = clock_text
 
+    from locker_app.staff import words
+    words.register(app)
+
     @app.context_processor
     def page_language():
         from flask_babel import get_locale

@@ -36,7 +36,7 @@ def seed(session: Session, controller_token: str | None = None,
         BookingRule(site=site, item_type=cart, **{**RULE_DEFAULTS, "max_loan_minutes": 24 * 60}),
     ])
     cabinet = Cabinet(site=site, name="Schrank am Haupteingang", board_family="A",
-                      location="links vom Kiosk",
+                      location="links vom Kiosk", location_en="left of the kiosk",
                       serial_port=serial_port, baudrate=9600)
     session.add_all([rollator, cart, site, cabinet])
     for number in range(1, 9):

@@ -55,6 +55,8 @@ class Cabinet(db.Model):
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
     name: Mapped[str] = mapped_column(String(120))
     location: Mapped[str | None] = mapped_column(String(300))
+    # The same in English, for the English pages; without it they show the German one.
+    location_en: Mapped[str | None] = mapped_column(String(300))
     board_family: Mapped[str] = mapped_column(String(8), default="A")
     serial_port: Mapped[str] = mapped_column(String(200), default="/dev/ttyUSB0")
     baudrate: Mapped[int] = mapped_column(default=9600)
@@ -67,6 +69,10 @@ class Cabinet(db.Model):
     compartments: Mapped[list[Compartment]] = relationship(back_populates="cabinet",
                                                            order_by="Compartment.number")
     __table_args__ = (CheckConstraint("board_family IN ('A', 'B')", name="family"),)
+
+    def location_in(self, locale: str) -> str | None:
+        """Where the cabinet stands, in the page's language when staff wrote it so."""
+        return self.location_en if locale == "en" and self.location_en else self.location
 
 
 class Compartment(db.Model):

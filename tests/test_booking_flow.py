@@ -208,3 +208,42 @@ def test_a_bad_year_is_shown_at_the_day_with_the_other_mistakes(client, app):
             name="Erika", email="erika@", end="10:00", step="confirm"))
     assert set(_errors_by_field(booked.get_data(as_text=True))) == {"email", "end"}
     assert count(app) == 0
+
+
+def test_the_cabinets_location_is_in_the_pages_language(client, app):
+    """The cabinet's location was German on English pages; staff can now write it in
+    English too, and without it the English pages show the German one."""
+    set_hours(app)
+    with freeze_time(f"{MONDAY} 09:00"):
+        client.get("/lang/en")
+        done = client.post("/s/stadtpark/reserve/rollator", data=form_data(step="confirm"))
+        english = client.get(done.headers["Location"]).get_data(as_text=True)
+        ticket = client.get(done.headers["Location"] + "/ticket").get_data(as_text=True)
+        client.get("/lang/de")
+        german = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "(left of the kiosk)" in english and "links vom Kiosk" not in english
+    assert "(left of the kiosk)" in ticket
+    assert "(links vom Kiosk)" in german and "kiosk)" not in german
+    with app.app_context():
+        from locker_app.models import Cabinet
+        db.session.get(Cabinet, 1).location_en = None
+        db.session.commit()
+    with freeze_time(f"{MONDAY} 09:00"):
+        client.get("/lang/en")
+        fallback = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "(links vom Kiosk)" in fallback
+
+
+def test_staff_write_the_cabinets_location_in_english(admin_client, app):
+    page = admin_client.get("/staff/admin/cabinets/1/edit").get_data(as_text=True)
+    assert 'name="location_en"' in page
+    saved = admin_client.post("/staff/admin/cabinets/1/edit", data={
+        "site": "1", "name": "Schrank am Kiosk",
+        "location": "rechts vom Brunnen", "location_en": "right of the fountain",
+        "board_family": "A"})
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
+    with app.app_context():
+        from locker_app.models import Cabinet
+        cabinet = db.session.get(Cabinet, 1)
+        assert (cabinet.location, cabinet.location_en) == ("rechts vom Brunnen",
+                                                           "right of the fountain")

@@ -122,3 +122,31 @@ def test_too_early_and_cancelled_codes_show_their_sentences(browser, app, live_s
         screenshot(page, "locker-cancelled")
     finally:
         context.close()
+
+
+def test_a_press_across_the_pages_refresh_still_opens_the_door(browser, emulator, scanner):
+    """The emulated locker's page asks for the state twice a second. It rebuilt the doors'
+    buttons each time, so a press and release that spanned a refresh landed on two
+    different buttons and the click was lost; now the buttons stay and only their words
+    change."""
+    locker_page = EmulatorPage(emulator, scanner, port=0).start()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(locker_page.url)
+        page.get_by_role("button", name="Aufbrechen").first.wait_for()
+        page.evaluate("window.kept = document.querySelector('#doors button')")
+        box = page.locator("#doors button").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        seen = page.evaluate("window.refreshes")
+        page.wait_for_function(f"window.refreshes >= {seen + 2}", timeout=5000)
+        page.mouse.up()
+        assert emulator.wait_for(lambda e: not e.door_closed(1), timeout=5)
+        page.locator("#doors").get_by_role("button", name="Tür schließen").first.wait_for(
+            timeout=5000)
+        assert page.evaluate("window.kept === document.querySelector('#doors button')"
+                             " && window.kept.isConnected")
+    finally:
+        context.close()
+        locker_page.stop()

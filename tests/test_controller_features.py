@@ -252,7 +252,7 @@ def test_a_remote_open_can_be_followed_by_its_request_id_to_the_door(app, emulat
     make_account(app, "weber")
     staff = app.test_client()
     log_in(staff, "weber")
-    asked = staff.post("/staff/cabinets/1/open", data={"compartment": "6", "reason": "Wartung"},
+    asked = staff.post("/staff/cabinets/1/open", data={"confirmed": "yes", "compartment": "6", "reason": "Wartung"},
                        headers={"X-Request-ID": "follow-me-0123456789"})
     assert asked.status_code == 302
     assert emulator.wait_for(lambda e: e.unlocks_received(), timeout=5)
@@ -285,3 +285,36 @@ def test_the_controllers_readiness_says_whether_board_and_server_answer(emulator
     assert refused["checks"]["board"].startswith("not answering: board(s) 1")
     assert refused["checks"]["server"] == "ok"
     emulator.power_on()
+
+
+def test_stopping_while_a_call_to_the_server_is_under_way_prints_no_traceback(
+        app, make_controller, caplog):
+    """Ctrl-C on ./run-demo stops the web site and the controller at once; the uplink,
+    still waiting for a sync's answer, found the store closed under it and wrote a
+    traceback. A thread that fails after the stop was asked for now ends quietly."""
+    import threading
+    gate, inside, armed = threading.Event(), threading.Event(), threading.Event()
+    inner = app.wsgi_app
+
+    def held(environ, start_response):
+        if armed.is_set() and environ["PATH_INFO"] == "/api/v1/controller/sync":
+            inside.set()
+            gate.wait(10)
+        return inner(environ, start_response)
+    app.wsgi_app = held
+    try:
+        ctl = make_controller()
+        armed.set()
+        ctl.uplink.request_sync()
+        assert inside.wait(10), "the uplink did not ask for a sync"
+        caplog.clear()
+        ctl.stop(timeout=0.2)  # the uplink is still in its call: not waited for long
+        gate.set()
+        uplink = next(t for t in ctl._threads if t.name == "uplink")
+        uplink.join(10)
+        assert not uplink.is_alive()
+    finally:
+        gate.set()
+        app.wsgi_app = inner
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+    assert not [r for r in caplog.records if r.levelno >= 40]

@@ -234,7 +234,7 @@ def test_session_expires_after_inactivity(app):
 def test_disabled_account_is_logged_out_and_cannot_log_in(app, staff_client, admin_client):
     with app.app_context():
         erika = db.session.scalars(db.select(StaffUser).where(StaffUser.username == "erika")).one()
-    assert admin_client.post(f"/staff/admin/accounts/{erika.id}/active").status_code == 302
+    assert admin_client.post(f"/staff/admin/accounts/{erika.id}/active", data={"confirmed": "yes"}).status_code == 302
     assert staff_client.get("/staff/").status_code == 302  # her open session has ended
     response = log_in(app.test_client(), "erika")
     assert response.status_code == 401
@@ -266,7 +266,7 @@ def test_administrator_resets_a_password(app, admin_client):
 def test_the_last_administrator_cannot_be_disabled(app, admin_client):
     with app.app_context():
         admin = db.session.scalars(db.select(StaffUser).where(StaffUser.username == "admin")).one()
-    admin_client.post(f"/staff/admin/accounts/{admin.id}/active")
+    admin_client.post(f"/staff/admin/accounts/{admin.id}/active", data={"confirmed": "yes"})
     admin_client.post(f"/staff/admin/accounts/{admin.id}/role", data={"role": "staff"})
     with app.app_context():
         admin = db.session.get(StaffUser, admin.id)

@@ -138,6 +138,11 @@ def test_staff_desk_end_to_end(desk, live_server, emulator, make_controller, bro
         form.get_by_label("Fach").fill("5")
         form.get_by_label("Grund").fill("Wartung der Tür")
         form.get_by_role("button", name="Fach öffnen").click()
+        # It asks once more, on a page of its own (nothing is sent to the locker yet).
+        page.get_by_role("heading", name=re.compile("Fach 5 .* aus der Ferne öffnen")).wait_for()
+        assert emulator.unlocks_received() == []
+        check(page, "confirm-open")
+        page.get_by_role("button", name="Ja, Tür öffnen").click()
         page.wait_for_url(re.compile(r".*/staff/commands/\d+$"))
         page.get_by_text("Das Schließfach hat entriegelt.").wait_for(timeout=10000)
         assert emulator.unlocks_received() == [family_a.encode_unlock(1, 5)]
@@ -224,6 +229,16 @@ def test_remote_open_by_keyboard_on_a_phone(desk, live_server, browser):
         check(page, "open-error-phone")
         page.get_by_label("Grund").focus()
         page.keyboard.type("Besucher am Telefon")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        # Asked once more: Tab to "Ja, Tür öffnen" and press it.
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.textContent.trim()") == "Ja, Tür öffnen":
+                break
+        else:
+            pytest.fail("the confirmation cannot be reached with Tab")
+        check(page, "open-confirm-phone")
         page.keyboard.press("Enter")
         page.wait_for_url(re.compile(r".*/staff/commands/\d+$"))
         # No controller runs here: the page says it waits, never that it is done.
@@ -244,6 +259,7 @@ def test_staff_pages_work_without_javascript(desk, live_server, browser):
         form.get_by_label("Fach").fill("3")
         form.get_by_label("Grund").fill("Wartung")
         form.get_by_role("button", name="Fach öffnen").click()
+        page.get_by_role("button", name="Ja, Tür öffnen").click()  # asked once more
         page.wait_for_url(re.compile(r".*/staff/commands/\d+$"))
         assert page.get_by_role("link", name="Noch einmal prüfen").is_visible()
         page.get_by_role("button", name=re.compile("Abmelden")).click()

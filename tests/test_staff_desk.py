@@ -161,16 +161,16 @@ def test_reservation_detail_shows_the_whole_history(app):
         {"idempotency_key": "refused-0001", "kind": "scan_refused", "reservation_id": rid,
          "occurred_at": "2026-06-10T05:30:00Z", "detail": {"reason": "too_early"}}]})
     page = staff_client.get(f"/staff/reservations/{rid}").get_data(as_text=True)
-    assert "booked online" in page
-    assert "scan_refused" in page and "too_early" in page
-    assert "confirmation" in page  # the mail
+    assert "online reserviert" in page
+    assert "Code abgelehnt" in page and "zu früh" in page
+    assert "Bestätigung" in page  # the mail
 
 
 def test_remote_open_needs_a_reason_and_says_only_what_was_reported(app, staff_client):
-    assert staff_client.post("/staff/cabinets/1/open", data={"compartment": "3", "reason": ""}).status_code == 422
-    unknown = staff_client.post("/staff/cabinets/1/open", data={"compartment": "42", "reason": "test"})
+    assert staff_client.post("/staff/cabinets/1/open", data={"confirmed": "yes", "compartment": "3", "reason": ""}).status_code == 422
+    unknown = staff_client.post("/staff/cabinets/1/open", data={"confirmed": "yes", "compartment": "42", "reason": "test"})
     assert unknown.status_code == 422 and "kein solches Fach" in unknown.get_data(as_text=True)
-    response = staff_client.post("/staff/cabinets/1/open", data={"compartment": "3", "reason": "Wartung"})
+    response = staff_client.post("/staff/cabinets/1/open", data={"confirmed": "yes", "compartment": "3", "reason": "Wartung"})
     assert response.status_code == 302
     command_url = response.headers["Location"]
     assert staff_client.get(command_url + ".json").get_json()["state"] == "pending"
@@ -189,7 +189,7 @@ def test_remote_open_needs_a_reason_and_says_only_what_was_reported(app, staff_c
         "state": "unlock_sent", "final": True, "detail": "",
         "text": "Das Schließfach hat entriegelt. Die Tür sollte jetzt offen sein."}
     # A second command nobody takes expires after its minute.
-    second = staff_client.post("/staff/cabinets/1/open", data={"compartment": "4", "reason": "x"})
+    second = staff_client.post("/staff/cabinets/1/open", data={"confirmed": "yes", "compartment": "4", "reason": "x"})
     with freeze_time(created + timedelta(minutes=5)):
         assert staff_client.get(second.headers["Location"] + ".json").get_json()["state"] == "expired"
 
@@ -331,7 +331,7 @@ def test_controller_tokens_shown_once_rotated_and_retired(app, admin_client):
     new_token = rotated.split('data-token>')[1].split("<")[0]
     assert sync(token) == 401 and sync(new_token) == 200
     assert token not in admin_client.get("/staff/cabinets/1").get_data(as_text=True)
-    admin_client.post(f"/staff/admin/controllers/{new_id}/retire")
+    admin_client.post(f"/staff/admin/controllers/{new_id}/retire", data={"confirmed": "yes"})
     assert sync(new_token) == 401
     assert {"controller_added", "controller_token_rotated", "controller_retired"} <= set(audit_actions(app))
 
@@ -405,7 +405,7 @@ def test_an_administrator_builds_a_site_from_nothing(app, admin_client):
 
 
 def test_audit_log_is_filterable(app, admin_client):
-    admin_client.post("/staff/cabinets/1/open", data={"compartment": "2", "reason": "Wartung"})
+    admin_client.post("/staff/cabinets/1/open", data={"confirmed": "yes", "compartment": "2", "reason": "Wartung"})
     page = admin_client.get("/staff/admin/audit?action=remote_open").get_data(as_text=True)
     assert "remote_open" in page and "Wartung" in page
     assert "Wartung" not in admin_client.get("/staff/admin/audit?actor=nobody").get_data(as_text=True)
@@ -417,11 +417,11 @@ def test_retired_things_are_not_offered_and_keep_their_history(app):
     rid = book(app)
     with app.app_context():
         item_id = db.session.get(Reservation, rid).item_id
-    staff_client.post(f"/staff/items/{item_id}/retire", data={"reason": "gestohlen"})
+    staff_client.post(f"/staff/items/{item_id}/retire", data={"confirmed": "yes", "reason": "gestohlen"})
     with app.app_context():
         assert db.session.get(Item, item_id).retired_at is None  # it has a booking
     staff_client.post(f"/staff/items/{item_id}/out-of-service", data={"reason": "gestohlen"})
-    staff_client.post(f"/staff/items/{item_id}/retire", data={"reason": "gestohlen"})
+    staff_client.post(f"/staff/items/{item_id}/retire", data={"confirmed": "yes", "reason": "gestohlen"})
     with app.app_context():
         item = db.session.get(Item, item_id)
         assert item.retired_at is not None and item.compartment_id is None
@@ -432,9 +432,70 @@ def test_retired_things_are_not_offered_and_keep_their_history(app):
     make_account(app, "chefin", "admin")
     admin = app.test_client()
     log_in(admin, "chefin")
-    admin.post("/staff/admin/item-types/2/retire")
+    admin.post("/staff/admin/item-types/2/retire", data={"confirmed": "yes"})
     site_page = app.test_client().get("/s/stadtpark/").get_data(as_text=True)
     assert "Bollerwagen reservieren" not in site_page and "Rollator reservieren" in site_page
     assert app.test_client().get("/s/stadtpark/reserve/bollerwagen").status_code == 404
-    admin.post("/staff/admin/item-types/2/retire")  # offered again
+    admin.post("/staff/admin/item-types/2/retire", data={"confirmed": "yes"})  # offered again
     assert app.test_client().get("/s/stadtpark/reserve/bollerwagen").status_code == 200
+
+
+def test_retiring_disabling_and_opening_from_afar_ask_once_more(app, admin_client):
+    """A wrong click on "retire", "disable" or "open" did it at once. Each now asks on a
+    page of its own, with what the form sent carried over; only "yes" does it."""
+    from locker_app.models import Cabinet, ItemType, RemoteCommand, Site, StaffUser
+    make_account(app, "weber")
+    with app.app_context():
+        weber = db.session.scalars(db.select(StaffUser).where(StaffUser.username == "weber")).one()
+        item = db.session.scalars(db.select(Item).order_by(Item.id)).first()
+        controller = db.session.scalars(db.select(Controller)).first()
+        ids = dict(weber=weber.id, item=item.id, controller=controller.id)
+    asked = [
+        ("/staff/admin/sites/1/retire", {}, "Den Standort"),
+        ("/staff/admin/cabinets/1/retire", {}, "Den Schrank"),
+        ("/staff/admin/item-types/2/retire", {}, "nicht mehr anbieten?"),
+        (f"/staff/admin/controllers/{ids['controller']}/retire", {}, "Den Steuerrechner"),
+        (f"/staff/admin/accounts/{ids['weber']}/active", {}, "Das Konto weber deaktivieren?"),
+        (f"/staff/items/{ids['item']}/retire", {"reason": "gestohlen"}, "endgültig stilllegen?"),
+        ("/staff/cabinets/1/open", {"compartment": "3", "reason": "Wartung"},
+         "Fach 3 von"),
+    ]
+    for path, data, question in asked:
+        page = admin_client.post(path, data=data, headers={"Referer": "http://localhost/staff/"})
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and question in html, (path, html[:3000])
+        assert 'name="confirmed" value="yes"' in html and "Nein, zurück" in html
+        assert f'action="{path}"' in html and 'href="/staff/"' in html
+        for name, value in data.items():
+            assert f'name="{name}" value="{value}"' in html
+    with app.app_context():
+        assert db.session.get(Site, 1).retired_at is None
+        assert db.session.get(Cabinet, 1).retired_at is None
+        assert db.session.get(ItemType, 2).retired_at is None
+        assert db.session.get(Controller, ids["controller"]).retired_at is None
+        assert db.session.get(StaffUser, ids["weber"]).active
+        assert db.session.get(Item, ids["item"]).retired_at is None
+        assert db.session.scalar(db.select(db.func.count(RemoteCommand.id))) == 0
+    # "Yes" does it; putting it back into use asks nothing.
+    assert admin_client.post("/staff/admin/cabinets/1/retire",
+                             data={"confirmed": "yes"}).status_code == 302
+    assert admin_client.post("/staff/admin/cabinets/1/retire").status_code == 302
+    with app.app_context():
+        assert db.session.get(Cabinet, 1).retired_at is None  # retired, then back again
+    assert "cabinet_retired" in audit_actions(app) and "cabinet_reactivated" in audit_actions(app)
+
+
+def test_a_retired_item_has_no_edit_link_and_cannot_be_changed(app, staff_client):
+    with app.app_context():
+        item = db.session.scalars(db.select(Item).order_by(Item.id)).first()
+        label, item_id = item.label, item.id
+    staff_client.post(f"/staff/items/{item_id}/out-of-service", data={"reason": "gestohlen"})
+    staff_client.post(f"/staff/items/{item_id}/retire",
+                      data={"reason": "gestohlen", "confirmed": "yes"})
+    page = staff_client.get("/staff/items").get_data(as_text=True)
+    assert f'href="/staff/items/{item_id}/edit"' not in page
+    assert f'href="/staff/items/{item_id + 1}/edit"' in page  # the others still have one
+    refused = staff_client.get(f"/staff/items/{item_id}/edit")
+    assert refused.status_code == 302
+    assert "kann nicht mehr geändert werden" in staff_client.get(
+        refused.headers["Location"]).get_data(as_text=True)

@@ -21,6 +21,7 @@ from locker_app.staff.common import audit, get_or_404, saved
 from locker_app.staff.forms import (options, CabinetForm, CompartmentForm, ControllerForm,
                                     ItemTypeForm, RuleForm, SiteForm, SpecialDayForm)
 from locker_app.auth.forms import ConfirmForm
+from locker_app.staff.confirm import asks_once_more
 
 
 
@@ -75,7 +76,15 @@ def site_edit(site_id: int | None = None):
                            hours_form=ConfirmForm()), 422 if request.method == "POST" else 200
 
 
+def _retiring_site(site_id: int):
+    site = get_or_404(Site, site_id)
+    return None if site.retired_at else (
+        _("Retire the site %(name)s? Visitors can no longer book there.", name=site.name),
+        _("Yes, retire the site"))
+
+
 @bp.post("/sites/<int:site_id>/retire")
+@asks_once_more(_retiring_site)
 def site_retire(site_id: int):
     site = get_or_404(Site, site_id)
     if ConfirmForm().validate_on_submit():
@@ -188,6 +197,7 @@ def cabinet_edit(cabinet_id: int | None = None):
         cabinet = cabinet or Cabinet(serial_port="/dev/ttyUSB0")
         cabinet.site_id = form.site.data
         cabinet.name, cabinet.location = form.name.data.strip(), (form.location.data or "").strip() or None
+        cabinet.location_en = (form.location_en.data or "").strip() or None
         cabinet.board_family = form.board_family.data
         cabinet.baudrate = 9600 if form.board_family.data == "A" else 19200
         cabinet.inverted_polarity = form.inverted_polarity.data
@@ -203,7 +213,15 @@ def cabinet_edit(cabinet_id: int | None = None):
         422 if request.method == "POST" else 200
 
 
+def _retiring_cabinet(cabinet_id: int):
+    cabinet = get_or_404(Cabinet, cabinet_id)
+    return None if cabinet.retired_at else (
+        _("Retire the cabinet %(name)s? Its items can no longer be booked.", name=cabinet.name),
+        _("Yes, retire the cabinet"))
+
+
 @bp.post("/cabinets/<int:cabinet_id>/retire")
+@asks_once_more(_retiring_cabinet)
 def cabinet_retire(cabinet_id: int):
     cabinet = get_or_404(Cabinet, cabinet_id)
     if ConfirmForm().validate_on_submit():
@@ -264,7 +282,16 @@ def item_type_edit(type_id: int | None = None):
         422 if request.method == "POST" else 200
 
 
+def _retiring_item_type(type_id: int):
+    kind = get_or_404(ItemType, type_id)
+    locale = str(get_locale() or "de")
+    return None if kind.retired_at else (
+        _("Stop offering %(items)s? Visitors can no longer book them.",
+          items=kind.plural(locale)), _("Yes, stop offering them"))
+
+
 @bp.post("/item-types/<int:type_id>/retire")
+@asks_once_more(_retiring_item_type)
 def item_type_retire(type_id: int):
     kind = get_or_404(ItemType, type_id)
     if ConfirmForm().validate_on_submit():
@@ -329,7 +356,15 @@ def controller_rotate(controller_id: int):
     return render_template("staff/admin/token.html", controller=controller, token=token)
 
 
+def _retiring_controller(controller_id: int):
+    controller = get_or_404(Controller, controller_id)
+    return None if controller.retired_at else (
+        _("Retire the controller %(name)s? Its token stops working at once.",
+          name=controller.name), _("Yes, retire the controller"))
+
+
 @bp.post("/controllers/<int:controller_id>/retire")
+@asks_once_more(_retiring_controller)
 def controller_retire(controller_id: int):
     controller = get_or_404(Controller, controller_id)
     if ConfirmForm().validate_on_submit() and controller.retired_at is None:

@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from locker_app.auth.forms import ConfirmForm
+from locker_app.staff.confirm import asks_once_more
 from locker_app.extensions import db
 from locker_app.models import AuditEntry, StaffUser
 from locker_app.services import staff_accounts
@@ -75,7 +76,15 @@ def account_role(user_id: int):
     return redirect(url_for("admin.account", user_id=user.id))
 
 
+def _disabling(user_id: int):
+    user = get_or_404(StaffUser, user_id)
+    return None if not user.active else (
+        _("Disable the account %(name)s? They are logged out at once and can no longer log "
+          "in.", name=user.username), _("Yes, disable the account"))
+
+
 @bp.post("/accounts/<int:user_id>/active")
+@asks_once_more(_disabling)
 def account_active(user_id: int):
     user = get_or_404(StaffUser, user_id)
     if ConfirmForm().validate_on_submit():

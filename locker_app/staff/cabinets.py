@@ -16,6 +16,7 @@ from locker_app.services.inventory import back_in_service, take_out_of_service
 from locker_app.services.timeutil import to_local
 from locker_app.staff import bp
 from locker_app.staff.common import audit, get_or_404, who
+from locker_app.staff.confirm import asks_once_more
 from locker_app.staff.forms import options, ItemForm, ItemServiceForm, OpenForm, ReasonForm
 
 COMMAND_TTL_SECONDS = 60
@@ -67,7 +68,16 @@ def _open(cabinet: Cabinet, compartment: int, reason: str, target: str):
     return redirect(url_for("staff.command", command_id=command.id))
 
 
+def _opening(cabinet_id: int):
+    cabinet, number = get_or_404(Cabinet, cabinet_id), request.form.get("compartment", "")
+    if not (request.form.get("reason") or "").strip() or not number.isdigit():
+        return None  # refused by the form below, without asking first
+    return (_("Open compartment %(number)s of %(cabinet)s from afar? The door springs open "
+              "at once.", number=number, cabinet=cabinet.name), _("Yes, open the door"))
+
+
 @bp.post("/cabinets/<int:cabinet_id>/open")
+@asks_once_more(_opening)
 def open_compartment(cabinet_id: int):
     cabinet = get_or_404(Cabinet, cabinet_id)
     form = OpenForm()
@@ -80,7 +90,17 @@ def open_compartment(cabinet_id: int):
     return _cabinet_page(cabinet, form, 422)
 
 
+def _opening_for(reservation_id: int):
+    r = get_or_404(Reservation, reservation_id)
+    if not (request.form.get("open-reason") or "").strip():
+        return None
+    return (_("Open compartment %(number)s of %(cabinet)s from afar? The door springs open "
+              "at once.", number=r.compartment.number, cabinet=r.compartment.cabinet.name),
+            _("Yes, open the door"))
+
+
 @bp.post("/reservations/<int:reservation_id>/open")
+@asks_once_more(_opening_for)
 def open_for_reservation(reservation_id: int):
     from locker_app.staff.desk import _reservation_page
     r = get_or_404(Reservation, reservation_id)
@@ -154,7 +174,16 @@ def item_back(item_id: int):
     return redirect(url_for("staff.items"))
 
 
+def _retiring_item(item_id: int):
+    item = get_or_404(Item, item_id)
+    if item.retired_at or not (request.form.get("reason") or "").strip():
+        return None
+    return (_("Retire %(item)s for good? It keeps its history, and its compartment is free "
+              "for another item.", item=item.label), _("Yes, retire it"))
+
+
 @bp.post("/items/<int:item_id>/retire")
+@asks_once_more(_retiring_item)
 def item_retire(item_id: int):
     """An item leaves for good (stolen, worn out): kept with its history, its compartment
     free for another."""
@@ -200,6 +229,11 @@ def _item_form(item: Item | None) -> ItemForm:
 @bp.route("/items/<int:item_id>/edit", methods=["GET", "POST"])
 def item_edit(item_id: int | None = None):
     item = get_or_404(Item, item_id) if item_id else None
+    if item is not None and item.retired_at is not None:
+        # Retired for good: changing it (a compartment, the type) would only confuse its
+        # history.
+        flash(_("%(item)s is retired and can no longer be changed.", item=item.label), "error")
+        return redirect(url_for("staff.items"))
     form = _item_form(item)
     if form.validate_on_submit():
         item = item or Item(in_service=True)

@@ -115,6 +115,10 @@ class CabinetForm(FlaskForm):
     site = SelectField(_l("Site"), coerce=int)
     name = StringField(_l("Name"), validators=[required(), Length(max=120)])
     location = StringField(_l("Location in the park"), validators=[Optional(), Length(max=300)])
+    location_en = StringField(_l("Location in the park, in English (optional)"),
+                              validators=[Optional(), Length(max=300)],
+                              description=_l("Shown on the English pages; without it they "
+                                             "show the German one."))
     board_family = SelectField(_l("Lock board family"), choices=options([
         ("A", _l("A (8A/80 boards, 9600 baud)")), ("B", _l("B (Kerong KR-CU16, 19200 baud)"))]))
     inverted_polarity = BooleanField(_l("Door sensors wired the other way round"))

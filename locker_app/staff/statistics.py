@@ -14,7 +14,7 @@ from locker_app.models import (Cabinet, Compartment, Item, ItemType, Reservation
 from locker_app.services import statistics
 from locker_app.services.csv_export import to_csv
 from locker_app.services.timeutil import query_day, to_local
-from locker_app.staff import bp
+from locker_app.staff import bp, words
 
 
 def _period() -> statistics.Period:
@@ -40,10 +40,18 @@ def _choices():
             statistics.item_types(db.session))
 
 
+def _in_words(figures: statistics.Figures) -> statistics.Figures:
+    """The refusal reasons and event kinds in the page's words (the figures keep codes)."""
+    figures.refused = [(words.reason(code), count) for code, count in figures.refused]
+    figures.events_per_cabinet = [(cabinet, words.observation(kind), count)
+                                  for cabinet, kind, count in figures.events_per_cabinet]
+    return figures
+
+
 @bp.get("/statistics")
 def statistics_page():
     period = _period()
-    figures = statistics.compute(db.session, period)
+    figures = _in_words(statistics.compute(db.session, period))
     sites, types = _choices()
     return render_template("staff/statistics.html", f=figures, period=period, sites=sites,
                            types=types, title=_("Statistics"), query=_query(), **_helpers())
@@ -64,8 +72,8 @@ def _helpers() -> dict:
 @bp.get("/report")
 def pilot_report():
     period = _period()
-    figures = statistics.compute(db.session, period)
-    before = statistics.compute(db.session, period.before())
+    figures = _in_words(statistics.compute(db.session, period))
+    before = _in_words(statistics.compute(db.session, period.before()))
     start, end = period.utc_bounds()
     reports = db.session.execute(
         select(VisitorReport.kind, VisitorReport.message, VisitorReport.created_at)
@@ -120,9 +128,12 @@ TABLES = {
     "utilisation-per-compartment": (lambda f: [_("Compartment"), _("Minutes lent"),
                                                _("Share of opening hours")],
                                     lambda f: f.per_compartment),
-    "refused-scans": (lambda f: [_("Reason"), _("Scans")], lambda f: f.refused),
-    "cabinet-events": (lambda f: [_("Cabinet"), _("Event"), _("Count")],
-                       lambda f: f.events_per_cabinet),
+    # Words for people, the code beside them for machines.
+    "refused-scans": (lambda f: [_("Reason"), _("Code"), _("Scans")],
+                      lambda f: [(words.reason(code), code, n) for code, n in f.refused]),
+    "cabinet-events": (lambda f: [_("Cabinet"), _("Event"), _("Code"), _("Count")],
+                       lambda f: [(cabinet, words.observation(kind), kind, n)
+                                  for cabinet, kind, n in f.events_per_cabinet]),
     "summary": (lambda f: [_("Figure"), _("Value")], lambda f: statistics.summary_rows(f)),
 }
 
@@ -166,14 +177,15 @@ def _reservations_csv():
     if period.site_id:
         query = query.where(Cabinet.site_id == period.site_id)
     rows = [[rid, to_local(start).replace(tzinfo=None), to_local(end).replace(tzinfo=None), kind,
-             label, number, state, "Telefon" if actor == "staff" else "online", name, email, phone]
+             label, number, words.state(state), state,
+             _("on the phone") if actor == "staff" else _("online"), name, email, phone]
             for rid, start, end, kind, label, number, state, actor, name, email, phone
             in db.session.execute(query)]
     from locker_app.staff.common import audit
     audit("export_reservations", f"{period.first}..{period.last}", {"rows": len(rows)})
     db.session.commit()
     header = [_("Number"), _("Pickup"), _("Return by"), _("Item type"), _("Item"), _("Compartment"),
-              _("State"), _("Booked"), _("Name"), _("E-mail"), _("Phone")]
+              _("State"), _("State (code)"), _("Booked"), _("Name"), _("E-mail"), _("Phone")]
     return Response(to_csv(header, rows), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="reservations-{period.first}-{period.last}.csv"'})
 
