@@ -17,6 +17,7 @@ import io
 import logging
 import math
 import struct
+import re
 import textwrap
 import threading
 import time
@@ -37,16 +38,39 @@ IDLE = Message("idle")
 _ASCII = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
 
 
-def display_rows(message: Message, columns: int, rows: int, params: dict) -> list[str]:
-    """The rows of a character display: the German title, the visitor's language's title
-    when it is not German, then as much of the German hint as fits."""
+def display_screens(message: Message, columns: int, rows: int, params: dict) -> list[list[str]]:
+    """A message on a character display of ``rows`` x ``columns``, as screens shown one
+    after the other: the German title, the visitor's language's title when it is not
+    German, then the hint in the visitor's language and in German. Words are never split
+    and a sentence stays on one screen where it fits one; the first screen alone was shown
+    before, and hints were cut mid-sentence ("Bitte tippen Sie die / 8 Ziffern und dann",
+    issue 32)."""
     message = Message(message.key, message.locale, message.tone, {**params, **message.params})
-    lines: list[str] = []
-    for language in message.languages():
-        lines += textwrap.wrap(message.text(language)[0], columns)
-    if len(message.languages()) == 1:
-        lines += textwrap.wrap(message.text("de")[1], columns)
-    return lines[:rows]
+    languages = message.languages()
+    blocks = [message.text(language)[0] for language in languages]
+    for language in reversed(languages):
+        # Sentences end in "." or "!"; "Kaputt? Dann Taste D drücken." stays one.
+        blocks += re.split(r"(?<=[.!])\s+", message.text(language)[1].strip())
+    # The hotline's number stays on one row: its spaces do not break while wrapping.
+    number = message.params.get("hotline_de", "").removeprefix(": ")
+    screens: list[list[str]] = [[]]
+    for block in blocks:
+        if number:
+            block = block.replace(number, number.replace(" ", "\u00a0"))
+        lines = [line.replace("\u00a0", " ")
+                 for line in textwrap.wrap(block, columns, break_long_words=False)]
+        if screens[-1] and len(screens[-1]) + len(lines) > rows:
+            screens.append([])  # the next sentence whole on the next screen
+        for line in lines:
+            if len(screens[-1]) == rows:
+                screens.append([])  # a sentence longer than a screen goes on
+            screens[-1].append(line)
+    return screens
+
+
+def display_rows(message: Message, columns: int, rows: int, params: dict) -> list[str]:
+    """The first screen of ``display_screens``."""
+    return display_screens(message, columns, rows, params)[0]
 
 
 def tone_wav(kind: str) -> bytes:
@@ -93,13 +117,22 @@ class Display:
         logger.info("display: %s %s%s", key, params or "", f" (tone {tone})" if tone else "")
 
     def current(self) -> tuple[int, Message]:
-        """The sequence number and the message on the display now (idle after its time)."""
+        """The sequence number and the message on the display now (idle after its time,
+        which is long enough to show each of its screens once)."""
         with self._changed:
             if self._message is not IDLE and \
-                    time.monotonic() - self._shown_at >= self.settings.display_seconds:
+                    time.monotonic() - self._shown_at >= self._lasts(self._message):
                 self._message = IDLE
                 self._seq += 1
             return self._seq, self._message
+
+    def _lasts(self, message: Message) -> float:
+        return max(self.settings.display_seconds,
+                   self.settings.display_page_seconds * len(self.screens(message)))
+
+    def screens(self, message: Message) -> list[list[str]]:
+        return display_screens(message, self.settings.display_columns,
+                               self.settings.display_rows, self.params())
 
     def params(self) -> dict:
         return common_params(self.controller.store.setting("hotline"),
@@ -178,25 +211,30 @@ class Display:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.settings.max_backoff)
                 continue
-            backoff, written = 1.0, -1
+            backoff, written, screen, turned = 1.0, -1, 0, 0.0
             try:
                 while not stop.is_set():
                     seq, message = self.current()
-                    if seq != written:
+                    now = time.monotonic()
+                    if seq != written:  # a new message: its first screen, with its tone
+                        screen, turned = 0, now
                         port.write(self.frame(message))
-                        port.flush()
-                        written = seq
+                    elif (now - turned >= self.settings.display_page_seconds
+                          and len(self.screens(message)) > 1):
+                        screen, turned = (screen + 1) % len(self.screens(message)), now
+                        port.write(self.frame(message, screen, tone=False))
+                    port.flush()
+                    written = seq
                     self.wait_for_change(seq, 0.25)
             except (serial.SerialException, OSError) as error:
                 logger.error("display port lost: %s", error)
             finally:
                 port.close()
 
-    def frame(self, message: Message) -> bytes:
-        rows = display_rows(message, self.settings.display_columns, self.settings.display_rows,
-                            self.params())
+    def frame(self, message: Message, screen: int = 0, tone: bool = True) -> bytes:
+        rows = self.screens(message)[screen]
         lines = ["CLEAR"] + [f"ROW {n} {text}" for n, text in enumerate(rows, 1)]
-        if message.tone:
+        if tone and message.tone:
             lines.append(f"TONE {message.tone.upper()}")
         text = "\r\n".join(lines) + "\r\n"
         if self.settings.display_charset == "ascii":

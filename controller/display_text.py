@@ -94,7 +94,7 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "unknown_code": {
         "de": ("Code unbekannt, bitte noch einmal", "Bitte tippen Sie die 8 Ziffern und "
-               "dann die Bestätigungstaste."),
+               "dann Bestätigen."),
         "en": ("Unknown code, please try again", "Please type the 8 digits, then the "
                "confirm key."),
     },

@@ -48,6 +48,7 @@ class Settings:
     display_http: str = ""  # host:port of the page for the cabinet's screen; empty: none
     health_http: str = ""  # host:port of /healthz and /readyz (controller/health.py); empty: none
     display_seconds: float = 8.0  # a message stays this long, then the idle text again
+    display_page_seconds: float = 3.5  # each screen of a message longer than the display
     # Alerts for staff.
     door_open_alert: float = 180.0  # a door open longer than this
     server_unreachable_alert: float = 600.0  # the server unreachable longer than this

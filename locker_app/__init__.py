@@ -95,9 +95,13 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     from locker_app.limits import register_limits
     register_limits(app)
 
-    from locker_app.services.timeutil import clock_text, to_local
+    from locker_app.services.timeutil import clock_text, day_text, moment_text, to_local
     app.jinja_env.globals["to_local"] = to_local  # macros see globals, not the context
     app.jinja_env.filters["clock"] = clock_text
+    app.jinja_env.filters["day"] = day_text
+    app.jinja_env.filters["moment"] = moment_text
+    from locker_app.services.statistics import percent
+    app.jinja_env.filters["percent"] = percent
 
     from locker_app.staff import words
     words.register(app)

@@ -1,6 +1,7 @@
 """What the visitor reads and hears at the cabinet: the controller's character display
 (through a real pty, read by the display emulator) and the page for the cabinet's screen."""
 import io
+import re
 import textwrap
 import wave
 from datetime import datetime, timedelta, timezone
@@ -132,7 +133,7 @@ def test_a_reservation_made_in_english_is_told_in_german_and_english(app, live_s
 
 def test_the_message_returns_to_the_idle_text_after_its_time(app, live_server, emulator, scanner,
                                                               screen, make_controller):
-    make_controller(display_port=screen.port, display_seconds=0.3)
+    make_controller(display_port=screen.port, display_seconds=0.3, display_page_seconds=0.1)
     scanner.scan("nonsense")
     assert shows(screen, "Code nicht lesbar")
     assert shows(screen, "Bitte Code scannen")
@@ -174,6 +175,7 @@ def test_an_english_reservation_on_the_screen_page_is_marked_english(tmp_path):
     class Fake:
         class settings:
             display_seconds, keypad_port = 8.0, ""
+            display_page_seconds, display_columns, display_rows = 3.5, 20, 4
 
         class store:
             @staticmethod
@@ -261,7 +263,10 @@ def test_a_second_scan_while_the_pickup_door_is_open_is_no_return(app, live_serv
     # Later, with the pickup's door shut, the same code opens for the return.
     scanner.scan(url)
     assert emulator.wait_for(lambda e: len(e.unlocks_received()) == 2, timeout=5)
-    assert shows(screen, "Bitte stellen Sie den Gegenstand hinein"), screen.rows
+    # The return's message opens it (its hint is the next screen, which the door's own
+    # "Bitte Tür schließen" may come before).
+    assert screen.wait_for(lambda d: sum("Fach 5 öffnet sich" in m for m in d.messages) >= 2,
+                           6), screen.messages
 
 
 def test_a_too_early_code_not_yet_synced_says_from_when_offline(app, live_server, emulator,
@@ -277,3 +282,53 @@ def test_a_too_early_code_not_yet_synced_says_from_when_offline(app, live_server
     scanner.scan(early)
     assert shows(screen, f"Zu früh: Abholung ab {start:%H:%M} Uhr"), screen.rows
     assert emulator.unlocks_received() == []
+
+
+def _letters(text: str) -> str:
+    return "".join(text.replace("\u00a0", " ").split())
+
+
+@pytest.mark.parametrize("size", [(20, 4), (16, 2)], ids=["20x4", "16x2"])
+@pytest.mark.parametrize("locale", LANGUAGES)
+@pytest.mark.parametrize("key", sorted(TEXTS))
+def test_every_message_fits_whole_on_both_displays_screen_by_screen(key, locale, size):
+    """The 20 x 4 display cut hints mid-sentence ("Bitte tippen Sie die / 8 Ziffern und
+    dann"). Each message is now a few screens: no row longer than the display, no screen
+    with more rows, every character of the titles and hints shown in order, and a sentence
+    that fits one screen on one screen."""
+    from controller.display import display_screens
+    columns, rows = size
+    message = Message(key, locale, params=SAMPLE)
+    screens = display_screens(message, columns, rows, {})
+    for screen in screens:
+        assert 1 <= len(screen) <= rows, screen
+        for row in screen:
+            assert len(row) <= columns, (row, len(row))
+    languages = message.languages()
+    expected = [message.text(language)[0] for language in languages] + [
+        message.text(language)[1] for language in reversed(languages)]
+    assert _letters(" ".join(row for screen in screens for row in screen)) == \
+        _letters(" ".join(expected))
+    on_screens = [_letters(" ".join(screen)) for screen in screens]
+    for language in languages:
+        for sentence in re.split(r"(?<=[.!])\s+", message.text(language)[1].strip()):
+            if len(textwrap.wrap(sentence, columns, break_long_words=False)) <= rows:
+                assert any(_letters(sentence) in shown for shown in on_screens), (
+                    sentence, screens)
+
+
+def test_a_long_message_pages_through_its_screens_on_the_display(app, live_server, emulator,
+                                                                  scanner, screen,
+                                                                  make_controller):
+    """Through a real pty: a message longer than the 16 x 2 display shows its screens one
+    after the other, its tone once."""
+    controller = make_controller(display_port=screen.port, display_columns=16, display_rows=2,
+                                 display_page_seconds=0.5)
+    assert shows(screen, "Bitte Code")
+    controller.display.show("unknown_code", tone="no")
+    screens = controller.display.screens(Message("unknown_code", tone="no"))
+    assert len(screens) >= 3
+    for rows in screens[:3]:
+        assert screen.wait_for(lambda d: [r for r in d.rows if r] == rows, timeout=10), (
+            rows, screen.rows)
+    assert screen.tones == ["no"]

@@ -193,13 +193,19 @@ def test_remote_open_by_keyboard_on_a_phone(desk, live_server, browser):
         page.keyboard.press("Enter")
         page.wait_for_url(f"{live_server}/staff/")
         assert no_sideways_scrolling(page)
-        # Tab to "Schränke" in the staff navigation and follow it.
+        # Tab to the menu's group "Schränke und Gegenstände", open it with Enter, then Tab
+        # to "Schränke" and follow it.
         for _ in range(30):
             page.keyboard.press("Tab")
-            if page.evaluate("document.activeElement.textContent.trim()") == "Schränke":
+            if page.evaluate("document.activeElement.textContent.trim()") == \
+                    "Schränke und Gegenstände":
                 break
         else:
-            pytest.fail("the cabinets link cannot be reached with Tab")
+            pytest.fail("the menu group cannot be reached with Tab")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") != "Schränke":
+            pytest.fail("the cabinets link does not follow its group")
         page.keyboard.press("Enter")
         page.wait_for_url("**/staff/cabinets")
         for _ in range(40):
@@ -262,8 +268,44 @@ def test_staff_pages_work_without_javascript(desk, live_server, browser):
         page.get_by_role("button", name="Ja, Tür öffnen").click()  # asked once more
         page.wait_for_url(re.compile(r".*/staff/commands/\d+$"))
         assert page.get_by_role("link", name="Noch einmal prüfen").is_visible()
+        page.locator(".staff-nav summary", has_text="admin").click()  # one's own account
         page.get_by_role("button", name=re.compile("Abmelden")).click()
         page.wait_for_url("**/staff/login")
         assert page.get_by_text("Sie sind abgemeldet.").is_visible()
+    finally:
+        context.close()
+
+
+def test_the_menu_is_one_row_on_a_desktop_and_folds_on_a_phone(desk, live_server, browser):
+    """Twelve links took three rows at 1280 px. Grouped (daily work, cabinets and items,
+    figures, administration, one's own account) the menu is one row; a group opens with a
+    click or Enter and closes with Escape; on a phone at 200 % text it folds and nothing
+    scrolls sideways."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="de-DE")
+    page = context.new_page()
+    try:
+        log_in(page, live_server)
+        tops = page.eval_on_selector_all(".staff-nav .menu > li",
+                                         "items => items.map(i => i.getBoundingClientRect().top)")
+        assert len(tops) == 5 and len(set(tops)) == 1, tops
+        page.get_by_text("Zahlen", exact=True).click()
+        page.get_by_role("link", name="Statistik").wait_for()
+        check(page, "menu-open-desktop")
+        page.keyboard.press("Escape")
+        assert not page.get_by_role("link", name="Statistik").is_visible()
+        page.get_by_text("Verwaltung", exact=True).click()
+        page.get_by_text("Tagesgeschäft", exact=True).click()  # one group open at a time
+        page.get_by_role("link", name="Protokoll").wait_for(state="hidden")
+        assert page.get_by_role("link", name="Reservierungen").is_visible()
+        page.get_by_role("link", name="Reservierungen").click()
+        page.wait_for_url("**/staff/reservations")
+        assert page.locator(".staff-nav summary.here").inner_text() == "Tagesgeschäft"
+
+        page.goto(f"{live_server}/staff/")
+        page.set_viewport_size({"width": 320, "height": 640})
+        page.evaluate("document.documentElement.style.fontSize = '200%'")
+        page.get_by_text("Schränke und Gegenstände", exact=True).click()
+        page.get_by_role("link", name="Gegenstände").wait_for()
+        check(page, "menu-open-phone")
     finally:
         context.close()

@@ -143,3 +143,28 @@ def test_the_history_in_english_says_it_in_english(app):
                   "the visitor", "picked up at compartment", "Confirmation"):
         assert words in history, words
     assert codes_in(history) == []
+
+
+@freeze_time("2026-06-10 12:00:00")
+def test_numbers_and_dates_follow_the_pages_language(app):
+    """The English pages showed German dates (24.11.2026) and the report mixed "0,0 %" with
+    "0.0%": each page now writes both as its language does."""
+    rid, _ = _history(app)
+    make_account(app, "chefin", "admin")
+    admin = app.test_client()
+    log_in(admin, "chefin")
+    with app.app_context():
+        usage.rebuild(db.session, date(2026, 6, 1), date(2026, 6, 10))
+        db.session.commit()
+    statistics = "/staff/statistics?from=2026-06-01&to=2026-06-10"
+    german = _text(admin.get(statistics).get_data(as_text=True))
+    assert "01.06.2026" in german and re.search(r"\d,\d\u00a0%", german), german[:3000]
+    assert not re.search(r"\d\.\d\s?%", german)
+    history = _text(admin.get(f"/staff/reservations/{rid}").get_data(as_text=True))
+    assert "10.06.2026" in history
+    admin.get("/lang/en")
+    english = _text(admin.get(statistics).get_data(as_text=True))
+    assert "1 Jun 2026" in english and re.search(r"\d\.\d%", english)
+    assert not re.search(r"\d,\d\s?%", english) and "01.06.2026" not in english
+    history = _text(admin.get(f"/staff/reservations/{rid}").get_data(as_text=True))
+    assert "10 Jun 2026" in history and "10.06.2026" not in history

@@ -152,7 +152,7 @@ def test_the_statistics_page_draws_charts_with_their_words_and_numbers(history, 
     assert '<svg viewBox=' in html and 'role="img" aria-labelledby="loans-day-title"' in html
     assert "2 Ausleihen in 2 Tagen" in html
     assert "<caption class=\"visually-hidden\">Ausleihen pro Tag</caption>" in html
-    assert "16,9 %" in html  # utilisation
+    assert "16,9\u00a0%" in html  # utilisation (no break between number and sign)
     report = staff_client.get("/staff/report?from=2026-11-16&to=2026-11-17").get_data(as_text=True)
     assert "Pilotbericht" in report and "Zeitraum davor" in report and "<details class=\"numbers\" open>" in report
 

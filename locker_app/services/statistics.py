@@ -232,7 +232,15 @@ def clock_time(minutes: float | None) -> str:
 
 
 def percent(share: float | None) -> str:
-    return "–" if share is None else f"{100 * share:.1f} %".replace(".", ",")
+    """A share as the page's language writes it: "12,5 %" in German, "12.5%" in English."""
+    if share is None:
+        return "–"
+    from babel.numbers import format_percent
+    from flask_babel import get_locale
+    language = "en" if str(get_locale() or "de") == "en" else "de"
+    # One decimal; German puts a space (that does not break) before the sign.
+    pattern = "#,##0.0%" if language == "en" else "#,##0.0\u00a0%"
+    return format_percent(share, pattern, locale=language)
 
 
 def summary_rows(f: Figures) -> list[tuple[str, str]]:

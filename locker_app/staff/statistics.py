@@ -13,7 +13,7 @@ from locker_app.models import (Cabinet, Compartment, Item, ItemType, Reservation
                                Site, VisitorReport, utcnow)
 from locker_app.services import statistics
 from locker_app.services.csv_export import to_csv
-from locker_app.services.timeutil import query_day, to_local
+from locker_app.services.timeutil import query_day, short_day_text, to_local
 from locker_app.staff import bp, words
 
 
@@ -66,7 +66,7 @@ def _helpers() -> dict:
     return {"statistics_summary": statistics.summary_rows, "percent": statistics.percent,
             "alert_title": alert_title, "now": utcnow,
             "share_text": lambda row: statistics.percent(row[2]),
-            "day_label": lambda day: day.strftime("%d.%m.")}
+            "day_label": short_day_text}
 
 
 @bp.get("/report")

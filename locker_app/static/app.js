@@ -18,6 +18,23 @@
       });
     });
   });
+  // The staff menu: one group open at a time; Escape or a click elsewhere closes it.
+  var groups = document.querySelectorAll(".staff-nav details");
+  var closeAll = function (except) {
+    groups.forEach(function (group) { if (group !== except) { group.open = false; } });
+  };
+  groups.forEach(function (group) {
+    group.addEventListener("toggle", function () { if (group.open) { closeAll(group); } });
+    group.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && group.open) {
+        group.open = false;
+        group.querySelector("summary").focus();
+      }
+    });
+  });
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest || !event.target.closest(".staff-nav details")) { closeAll(null); }
+  });
   // An error summary takes the focus, so screen readers and keyboards start there.
   var summary = document.querySelector("[data-focus]");
   if (summary) { summary.focus(); }
