@@ -79,6 +79,8 @@ const cards = new Map();
 function doorCard(d) {
   const div = document.createElement("div"), text = document.createElement("div");
   const door = document.createElement("button"), item = document.createElement("button");
+  door.dataset.key = `${d.board}-${d.lock}-door`;
+  item.dataset.key = `${d.board}-${d.lock}-item`;
   for (const b of [door, item]) {
     b.onclick = () => post("/door", {board: d.board, lock: d.lock, action: b.dataset.action}).then(refresh);
   }
