@@ -267,3 +267,26 @@ def test_the_open_data_are_linked_from_every_page_with_their_licence(client):
         assert client.get(f"/open-data/nutzung.{kind}").status_code == 200
     client.get("/lang/en")
     assert "<h1>Open data</h1>" in client.get("/open-data/").get_data(as_text=True)
+
+
+def test_every_compartment_shows_and_the_median_never_exceeds_the_longest(history):
+    """Compartments nobody used were missing from "Utilisation per compartment", the point
+    of that chart; the median loan (the middle of its quarter hour) could exceed the
+    longest."""
+    from locker_app.models import Compartment
+    with history.app_context():
+        numbers = db.session.scalars(db.select(Compartment.number).where(
+            Compartment.cabinet_id == 1).order_by(Compartment.number)).all()
+    every = figures(history, "2026-11-16", "2026-11-17")
+    assert [label for label, _, _ in every.per_compartment] == [
+        f"Schrank am Haupteingang, {n}" for n in numbers]
+    assert any(minutes == 0 for _, minutes, _ in every.per_compartment)
+    assert any(minutes > 0 for _, minutes, _ in every.per_compartment)
+    # With an item type: the compartments holding that type only.
+    rollators = figures(history, "2026-11-16", "2026-11-17", item_type_id=1)
+    assert 0 < len(rollators.per_compartment) < len(every.per_compartment)
+    # The one loan over the clock change took 13 h (780 min); the middle of its quarter
+    # hour, 787 min, was told as its median, longer than the loan itself.
+    night = figures(history, "2026-10-24", "2026-10-25")
+    assert night.loan_minutes_max == 780
+    assert night.median_loan_minutes == 780

@@ -11,8 +11,8 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from locker_app.models import (Cabinet, DailyEvents, DailyUsage, Item, ItemType, OpeningHours, Site,
-                               SpecialDay)
+from locker_app.models import (Cabinet, Compartment, DailyEvents, DailyUsage, Item, ItemType,
+                               OpeningHours, Site, SpecialDay)
 from locker_app.services.timeutil import local_to_utc
 
 
@@ -112,6 +112,17 @@ def _where(model, period: Period):
     return conditions
 
 
+def _holds_type(session: Session, item_type_id: int | None) -> set[tuple[int, int]] | None:
+    """With an item type chosen: the (cabinet, number) of the compartments holding an item
+    of that type now; None without one (every compartment counts)."""
+    if item_type_id is None:
+        return None
+    return set(session.execute(
+        select(Compartment.cabinet_id, Compartment.number)
+        .join(Item, Item.compartment_id == Compartment.id)
+        .where(Item.item_type_id == item_type_id, Item.retired_at.is_(None))).all())
+
+
 def median_from_histogram(histogram: dict[int, int]) -> int | None:
     """The median loan in minutes, to the quarter hour (the middle of its bucket)."""
     total = sum(histogram.values())
@@ -143,6 +154,10 @@ def compute(session: Session, period: Period) -> Figures:
         for bucket, count in json.loads(text or "{}").items():
             histogram[int(bucket)] += count
     figures.median_loan_minutes = median_from_histogram(histogram)
+    if figures.median_loan_minutes is not None and figures.loan_minutes_max:
+        # The histogram knows quarter hours, the longest loan its minute: the middle of a
+        # quarter hour must not claim more than the longest (issue 32).
+        figures.median_loan_minutes = min(figures.median_loan_minutes, figures.loan_minutes_max)
 
     by_day = dict(session.execute(select(DailyUsage.day, func.sum(DailyUsage.loans))
                                   .where(*where).group_by(DailyUsage.day)).all())
@@ -164,16 +179,26 @@ def compute(session: Session, period: Period) -> Figures:
         minutes = int(lent_by_item.get(item_id, 0))
         possible = open_minutes.get(site_id, 0)
         figures.per_item.append((label, minutes, minutes / possible if possible else 0.0))
-    by_compartment = session.execute(
-        select(Cabinet.name, DailyUsage.compartment, DailyUsage.site_id,
-               func.sum(DailyUsage.minutes_lent))
-        .join(Cabinet, DailyUsage.cabinet_id == Cabinet.id).where(*where)
-        .group_by(Cabinet.name, DailyUsage.compartment, DailyUsage.site_id)
-        .order_by(Cabinet.name, DailyUsage.compartment)).all()
-    for cabinet, number, site_id, minutes in by_compartment:
+    # Every compartment, the ones nobody used too: showing those is the point of the chart
+    # (they were missing: only compartments with loans had rows, issue 32).
+    lent = {(cabinet_id, number): int(minutes) for cabinet_id, number, minutes in session.execute(
+        select(DailyUsage.cabinet_id, DailyUsage.compartment, func.sum(DailyUsage.minutes_lent))
+        .where(*where).group_by(DailyUsage.cabinet_id, DailyUsage.compartment))}
+    compartments = (select(Cabinet.id, Cabinet.name, Cabinet.site_id, Compartment.number,
+                           Cabinet.retired_at)
+                    .join(Compartment, Compartment.cabinet_id == Cabinet.id)
+                    .order_by(Cabinet.name, Compartment.number))
+    if period.site_id:
+        compartments = compartments.where(Cabinet.site_id == period.site_id)
+    holds = _holds_type(session, period.item_type_id)
+    for cabinet_id, cabinet, site_id, number, retired_at in session.execute(compartments):
+        minutes = lent.get((cabinet_id, number))
+        if minutes is None and (retired_at is not None or (holds is not None and
+                                                           (cabinet_id, number) not in holds)):
+            continue  # unused and not in use: a retired cabinet, or another item type's
         possible = open_minutes.get(site_id, 0)
-        figures.per_compartment.append((f"{cabinet}, {number}", int(minutes),
-                                        int(minutes) / possible if possible else 0.0))
+        figures.per_compartment.append((f"{cabinet}, {number}", minutes or 0,
+                                        (minutes or 0) / possible if possible else 0.0))
 
     events_where = _where(DailyEvents, period)
     figures.refused = [(reason or "?", int(count)) for reason, count in session.execute(
