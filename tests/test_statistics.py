@@ -290,3 +290,33 @@ def test_every_compartment_shows_and_the_median_never_exceeds_the_longest(histor
     night = figures(history, "2026-10-24", "2026-10-25")
     assert night.loan_minutes_max == 780
     assert night.median_loan_minutes == 780
+
+
+def test_the_council_report_of_a_quiet_month_is_three_tagged_pages(history, staff_client):
+    """Seven pages for a quiet month, one with only a heading, one with only the footer.
+    Now at most three, each with its share of text, and a tagged PDF (PDF/UA-1) with the
+    document's language and title; the pages are drawn as PNG for a look."""
+    import io
+
+    import pikepdf
+    import pypdfium2
+    from tests.conftest import ARTEFACTS
+    response = staff_client.get("/staff/report.pdf?from=2026-11-01&to=2026-11-30")
+    assert response.status_code == 200
+    pdf = pikepdf.open(io.BytesIO(response.data))
+    assert 1 <= len(pdf.pages) <= 3
+    assert str(pdf.Root.Lang) == "de"
+    assert pdf.Root.MarkInfo.Marked is True
+    tree = pdf.Root.StructTreeRoot
+    assert len(tree.K) >= 1 if isinstance(tree.K, pikepdf.Array) else tree.K is not None
+    with pdf.open_metadata() as meta:
+        assert meta.get("pdfuaid:part") == "1"
+        assert "Pilotbericht" in meta.get("dc:title")
+    drawn = pypdfium2.PdfDocument(response.data)
+    folder = ARTEFACTS / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in range(len(drawn)):
+        page = drawn[number]
+        text = page.get_textpage().get_text_range()
+        assert len(text.split()) > 25, (number, text)  # no page with a heading alone
+        page.render(scale=1).to_pil().save(folder / f"pilot-report-page-{number + 1}.png")

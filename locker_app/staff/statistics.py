@@ -98,7 +98,7 @@ def pilot_report_pdf():
     html = pilot_report()
     period = _period()
     pdf = weasyprint.HTML(string=html, base_url=request.url_root, url_fetcher=_static_only,
-                          media_type="print").write_pdf()
+                          media_type="print").write_pdf(pdf_variant="pdf/ua-1")
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="pilotbericht-{period.first}-{period.last}.pdf"'})
 
