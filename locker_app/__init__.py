@@ -102,6 +102,9 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     app.jinja_env.filters["moment"] = moment_text
     from locker_app.services.statistics import percent
     app.jinja_env.filters["percent"] = percent
+    app.jinja_env.globals["percent_words"] = percent
+    from locker_app.staff import charts
+    charts.register(app)
 
     from locker_app.staff import words
     words.register(app)

@@ -104,12 +104,16 @@ def pilot_report_pdf():
 
 
 def _static_only(url: str) -> dict:
-    """Our own stylesheet from disk; nothing is fetched from the network."""
+    """Our own stylesheet from disk and the charts inside the page; nothing is fetched from
+    the network."""
     import mimetypes
     from pathlib import Path
     from urllib.parse import urlsplit
 
     from flask import current_app
+    if url.startswith("data:image/svg+xml;"):  # the charts, drawn in this request
+        import weasyprint
+        return weasyprint.default_url_fetcher(url)
     path = urlsplit(url).path
     if not path.startswith("/static/"):
         raise ValueError(f"not fetched for the PDF: {url}")
