@@ -73,9 +73,9 @@ def display_rows(message: Message, columns: int, rows: int, params: dict) -> lis
     return display_screens(message, columns, rows, params)[0]
 
 
-def tone_wav(kind: str) -> bytes:
-    """Yes: two short rising beeps. No: one low, longer tone. 8 kHz mono, a few KB."""
-    rate = 8000
+def tone_wav(kind: str, rate: int = 8000) -> bytes:
+    """Yes: two short rising beeps. No: one low, longer tone. 8 kHz mono, a few KB (the
+    speech makes it at its own rate, to say the message after it in one file)."""
     parts = [(660, 0.12), (0, 0.05), (990, 0.18)] if kind == "yes" else [(220, 0.5)]
     frames = bytearray()
     for frequency, seconds in parts:
@@ -106,6 +106,10 @@ class Display:
         self._shown_at = 0.0
         self._purpose: dict[int, str] = {}  # compartment -> what its last unlock was for
         self.page: DisplayPage | None = None
+        self.speaker = None
+        if self.settings.speech:
+            from controller.speech import Speaker
+            self.speaker = Speaker(self.settings, self.params)
 
     # What to show ------------------------------------------------------------------------------
     def show(self, key: str, *, locale: str = "de", tone: str | None = None, **params) -> None:
@@ -114,6 +118,8 @@ class Display:
             self._seq += 1
             self._shown_at = time.monotonic()
             self._changed.notify_all()
+            if self.speaker is not None:  # said in its own thread: nothing waits for it
+                self.speaker.speak(self._seq, self._message)
         logger.info("display: %s %s%s", key, params or "", f" (tone {tone})" if tone else "")
 
     def current(self) -> tuple[int, Message]:
@@ -287,8 +293,14 @@ class DisplayPage(ServerThread):
             blocks.append(f"<div{attributes}><{level}>{html.escape(title)}</{level}>"
                           f"<p>{html.escape(hint)}</p></div>")
         # The tone plays once: the page asks again with the number it has seen.
-        fresh = message.tone and seen is not None and seen != seq
-        audio = f'<audio src="/tone/{message.tone}.wav" autoplay></audio>' if fresh else ""
+        fresh = seen is not None and seen != seq
+        speaker = self.display.speaker
+        if fresh and speaker is not None and speaker.sound_for(seq) is not None:
+            audio = f'<audio src="/say/{seq}.wav" autoplay></audio>'  # the tone, then speech
+        elif fresh and message.tone:
+            audio = f'<audio src="/tone/{message.tone}.wav" autoplay></audio>'
+        else:
+            audio = ""
         band = {"yes": "#00a33b", "no": "#ff4f4f"}.get(message.tone or "", "#ffdd00")
         return PAGE.format(seq=seq, title=html.escape(texts["de"][0]), key=message.key,
                            blocks="\n".join(blocks), audio=audio, band=band)
@@ -308,6 +320,11 @@ class DisplayPage(ServerThread):
                     kind = "text/html; charset=utf-8"
                 elif url.path in ("/tone/yes.wav", "/tone/no.wav"):
                     body, kind = page.tones[url.path[6:-4]], "audio/wav"
+                elif (url.path.startswith("/say/") and url.path.endswith(".wav")
+                      and url.path[5:-4].isdigit() and page.display.speaker is not None
+                      and page.display.speaker.sound_for(int(url.path[5:-4])) is not None):
+                    body = page.display.speaker.sound_for(int(url.path[5:-4]))
+                    kind = "audio/wav"
                 else:
                     self.send_error(404)
                     return

@@ -69,6 +69,8 @@ class LockerController:
             loops.append(("keypad-reader", self._keypad_loop))
         if self.settings.display_port:
             loops.append(("display-writer", self.display.run_serial))
+        if self.display.speaker is not None:
+            loops.append(("speech", self.display.speaker.run))
         if self.settings.display_http:
             self.display.start_page()
         if self.settings.health_http:

@@ -49,6 +49,9 @@ class Settings:
     health_http: str = ""  # host:port of /healthz and /readyz (controller/health.py); empty: none
     display_seconds: float = 8.0  # a message stays this long, then the idle text again
     display_page_seconds: float = 3.5  # each screen of a message longer than the display
+    speech: bool = False  # say each message aloud (espeak-ng), after its tone
+    speech_words_per_minute: int = 130  # slow and clear
+    speech_player: str = ""  # plays a WAV from standard input, e.g. "aplay -q"
     # Alerts for staff.
     door_open_alert: float = 180.0  # a door open longer than this
     server_unreachable_alert: float = 600.0  # the server unreachable longer than this
@@ -83,6 +86,8 @@ class Settings:
         settings = cls()
         for name, value in values.items():
             kind = type(getattr(settings, name))
+            if kind is bool and isinstance(value, str):  # from the environment: words
+                value = value.strip().lower() in ("1", "true", "yes", "on")
             try:
                 setattr(settings, name, kind(value))
             except (TypeError, ValueError):

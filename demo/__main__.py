@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -99,7 +100,9 @@ def write_controller_config(path: Path, *, server: str, token: str, board: str, 
         f'display_port = "{display}"\n'
         f'display_http = "{screen}"\n'
         "sync_interval = 2.0\n"
-        "command_wait = 3.0\n")
+        "command_wait = 3.0\n"
+        # The cabinet's screen page says each message aloud when espeak-ng is there.
+        f"speech = {'true' if shutil.which('espeak-ng') else 'false'}\n")
 
 
 def wait_for_http(url: str, deadline_seconds: float, process: subprocess.Popen) -> bool:

@@ -172,10 +172,10 @@ def test_the_screen_page_updates_without_javascript_and_plays_each_tone_once(
 
 
 def test_an_english_reservation_on_the_screen_page_is_marked_english(tmp_path):
+    from controller.settings import Settings
+
     class Fake:
-        class settings:
-            display_seconds, keypad_port = 8.0, ""
-            display_page_seconds, display_columns, display_rows = 3.5, 20, 4
+        settings = Settings(keypad_port="")
 
         class store:
             @staticmethod
