@@ -174,7 +174,7 @@ def test_times_are_shown_in_berlin_across_daylight_saving(client, app):
 def test_cancel_asks_first_and_then_offers_to_book_again(client, app):
     location = reserve(client).headers["Location"]
     page = client.get(location).get_data(as_text=True)
-    assert f'href="{location}/cancel"' in page and "Sie können bis 10:30 Uhr am 10.06.2026 stornieren" in page
+    assert f'href="{location}/cancel"' in page and "Sie können bis zum 10.06.2026 um 10:30 Uhr stornieren" in page
     confirm = client.get(location + "/cancel").get_data(as_text=True)
     assert "Reservierung stornieren?" in confirm and "Nein, Reservierung behalten" in confirm
     with app.app_context():

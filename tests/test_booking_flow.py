@@ -107,7 +107,7 @@ def test_check_your_answers_books_nothing_until_confirmed(client, app):
     assert len(steps) == 3
     assert steps[0].startswith("Kommen Sie zwischen 10:30 Uhr und 11:30 Uhr zum Schrank: Stadtpark")
     assert "Rückgabe bis</dt><dd>24.11.2026, 11:30 Uhr</dd>" in page
-    assert "Sie können bis 10:30 Uhr am 24.11.2026 stornieren." in page
+    assert "Sie können bis zum 24.11.2026 um 10:30 Uhr stornieren." in page
 
 
 def test_with_an_e_mail_address_the_panel_says_a_mail_is_on_its_way(client, app):

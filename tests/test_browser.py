@@ -158,3 +158,25 @@ def test_the_check_step_offers_to_change_each_answer(live_server, phone):
         phone.get_by_role("button", name="Weiter").click()
     assert phone.get_by_role("button", name="Ändern Abholung").is_visible()
     assert "Wechsel" not in phone.content()
+
+
+def test_buttons_and_links_that_look_like_buttons_share_one_type(browser, live_server, app):
+    """A <button> took the browser's own small font while a link styled as a button took
+    the page's: they differed in face, size and line height (issue 32). Long German words
+    break with a hyphen in the page's language."""
+    from tests.test_end_to_end import book
+    url = book(live_server, "rollator", minutes_from_now=60)
+    context = browser.new_context(locale="de-DE")
+    page = context.new_page()
+    try:
+        page.goto(url)
+        styles = page.eval_on_selector_all(".button:not([hidden])", """buttons => buttons.map(b => {
+            const s = getComputedStyle(b);
+            return [b.tagName, s.fontFamily, s.fontSize, s.lineHeight, s.fontWeight]; })""")
+        kinds = {tag for tag, *_ in styles}
+        assert kinds == {"A", "BUTTON"}, styles
+        assert len({tuple(rest) for _, *rest in styles}) == 1, styles
+        assert page.evaluate("getComputedStyle(document.body).hyphens") == "auto"
+        assert page.locator("html").get_attribute("lang") == "de"
+    finally:
+        context.close()

@@ -454,7 +454,7 @@ def test_retiring_disabling_and_opening_from_afar_ask_once_more(app, admin_clien
         ("/staff/admin/sites/1/retire", {}, "Den Standort"),
         ("/staff/admin/cabinets/1/retire", {}, "Den Schrank"),
         ("/staff/admin/item-types/2/retire", {}, "nicht mehr anbieten?"),
-        (f"/staff/admin/controllers/{ids['controller']}/retire", {}, "Den Steuerrechner"),
+        (f"/staff/admin/controllers/{ids['controller']}/retire", {}, "Die Steuerung"),
         (f"/staff/admin/accounts/{ids['weber']}/active", {}, "Das Konto weber deaktivieren?"),
         (f"/staff/items/{ids['item']}/retire", {"reason": "gestohlen"}, "endgültig stilllegen?"),
         ("/staff/cabinets/1/open", {"compartment": "3", "reason": "Wartung"},

@@ -105,7 +105,7 @@ def test_staff_pages_and_exports_in_german_show_no_codes(app):
     # What the history says, in words.
     history = _text(admin.get(f"/staff/reservations/{rid}").get_data(as_text=True))
     for words in ("Tür entriegelt", "zum Abholen", "zum Zurückgeben", "Code abgelehnt",
-                  "zu früh", "Besucher/in", "online reserviert", "abgeholt an Fach",
+                  "zu früh", "Besucherin oder Besucher", "online reserviert", "abgeholt an Fach",
                   "der Schrank", "Bestätigung"):
         assert words in history, words
     alerts = _text(admin.get("/staff/alerts").get_data(as_text=True))

@@ -89,7 +89,7 @@ def test_feedback_without_javascript_reaches_staff(client, app, staff_client):
     assert "Ihre Nachricht ist beim Personal" in client.get(response.headers["Location"]).get_data(as_text=True)
     page = staff_client.get("/staff/reports").get_data(as_text=True)
     assert "Die Zeitauswahl ist mit der Lupe schwer zu lesen." in page and "erika@example.org" in page
-    assert "1 Rückmeldung von Besuchern" in staff_client.get("/staff/").get_data(as_text=True)
+    assert "1 offene Rückmeldung" in staff_client.get("/staff/").get_data(as_text=True)
 
 
 def test_empty_feedback_gets_a_clear_error_and_loses_nothing(client, app):
