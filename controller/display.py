@@ -82,12 +82,17 @@ def tone_wav(kind: str, rate: int = 8000) -> bytes:
         for n in range(int(rate * seconds)):
             value = 0.4 * math.sin(2 * math.pi * frequency * n / rate) if frequency else 0.0
             frames += struct.pack("<h", int(value * 32767))
+    return mono_wav(bytes(frames), rate)
+
+
+def mono_wav(frames: bytes, rate: int) -> bytes:
+    """16-bit mono samples as a WAV file (the tones, and the speech after them)."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
-        out.writeframes(bytes(frames))
+        out.writeframes(frames)
     return buffer.getvalue()
 
 
@@ -104,6 +109,7 @@ class Display:
         self._message = IDLE
         self._seq = 0
         self._shown_at = 0.0
+        self._lasts = 0.0  # how long the message shown stays
         self._purpose: dict[int, str] = {}  # compartment -> what its last unlock was for
         self.page: DisplayPage | None = None
         self.speaker = None
@@ -113,8 +119,13 @@ class Display:
 
     # What to show ------------------------------------------------------------------------------
     def show(self, key: str, *, locale: str = "de", tone: str | None = None, **params) -> None:
+        message = Message(key, locale, tone, params)
+        # Long enough to show each of its screens once; worked out once per message, not on
+        # every look at the display (it reads the hotline from the store).
+        lasts = max(self.settings.display_seconds,
+                    self.settings.display_page_seconds * len(self.screens(message)))
         with self._changed:
-            self._message = Message(key, locale, tone, params)
+            self._message, self._lasts = message, lasts
             self._seq += 1
             self._shown_at = time.monotonic()
             self._changed.notify_all()
@@ -126,15 +137,10 @@ class Display:
         """The sequence number and the message on the display now (idle after its time,
         which is long enough to show each of its screens once)."""
         with self._changed:
-            if self._message is not IDLE and \
-                    time.monotonic() - self._shown_at >= self._lasts(self._message):
+            if self._message is not IDLE and time.monotonic() - self._shown_at >= self._lasts:
                 self._message = IDLE
                 self._seq += 1
             return self._seq, self._message
-
-    def _lasts(self, message: Message) -> float:
-        return max(self.settings.display_seconds,
-                   self.settings.display_page_seconds * len(self.screens(message)))
 
     def screens(self, message: Message) -> list[list[str]]:
         return display_screens(message, self.settings.display_columns,
@@ -217,31 +223,32 @@ class Display:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.settings.max_backoff)
                 continue
-            backoff, written, screen, turned = 1.0, -1, 0, 0.0
+            backoff, written, screens, screen, turned = 1.0, -1, [], 0, 0.0
             try:
                 while not stop.is_set():
                     seq, message = self.current()
                     now = time.monotonic()
                     if seq != written:  # a new message: its first screen, with its tone
-                        screen, turned = 0, now
-                        port.write(self.frame(message))
-                    elif (now - turned >= self.settings.display_page_seconds
-                          and len(self.screens(message)) > 1):
-                        screen, turned = (screen + 1) % len(self.screens(message)), now
-                        port.write(self.frame(message, screen, tone=False))
-                    port.flush()
-                    written = seq
+                        screens, screen, turned, written = self.screens(message), 0, now, seq
+                        port.write(self.frame(screens[0], message.tone))
+                        port.flush()
+                    elif (len(screens) > 1
+                          and now - turned >= self.settings.display_page_seconds):
+                        screen, turned = (screen + 1) % len(screens), now
+                        port.write(self.frame(screens[screen]))
+                        port.flush()
                     self.wait_for_change(seq, 0.25)
             except (serial.SerialException, OSError) as error:
                 logger.error("display port lost: %s", error)
             finally:
                 port.close()
 
-    def frame(self, message: Message, screen: int = 0, tone: bool = True) -> bytes:
-        rows = self.screens(message)[screen]
+    def frame(self, rows: list[str], tone: str | None = None) -> bytes:
+        """One screen of rows for the character display, with the message's tone when it
+        is the message's first screen."""
         lines = ["CLEAR"] + [f"ROW {n} {text}" for n, text in enumerate(rows, 1)]
-        if tone and message.tone:
-            lines.append(f"TONE {message.tone.upper()}")
+        if tone:
+            lines.append(f"TONE {tone.upper()}")
         text = "\r\n".join(lines) + "\r\n"
         if self.settings.display_charset == "ascii":
             text = unicodedata.normalize("NFKD", text.translate(_ASCII)).encode(

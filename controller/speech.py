@@ -51,20 +51,14 @@ def _frames(wav_bytes: bytes) -> bytes:
 def announcement(message: Message, params: dict, *, words_per_minute: int = 130,
                  command: str = "espeak-ng") -> bytes:
     """One WAV: the message's tone, a short pause, then each language's text."""
-    from controller.display import tone_wav
+    from controller.display import mono_wav, tone_wav
     pause = b"\x00\x00" * int(RATE * 0.3)
     frames = bytearray()
     if message.tone:
         frames += _frames(tone_wav(message.tone, rate=RATE)) + pause
     for language, text in spoken_texts(message, params):
         frames += _frames(synthesize(text, language, words_per_minute, command)) + pause
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(bytes(frames))
-    return buffer.getvalue()
+    return mono_wav(bytes(frames), RATE)
 
 
 class Speaker:
