@@ -106,7 +106,7 @@ def create_app(config: type[Config] = Config, overrides: dict | None = None) -> 
     from locker_app.staff import charts
     charts.register(app)
 
-    from locker_app.staff import words
+    from locker_app.shared import words
     words.register(app)
 
     @app.context_processor

@@ -14,7 +14,8 @@ from locker_app.models import (Cabinet, Compartment, Item, ItemType, Reservation
 from locker_app.services import statistics
 from locker_app.services.csv_export import to_csv
 from locker_app.services.timeutil import query_day, short_day_text, to_local
-from locker_app.staff import bp, words
+from locker_app.shared import words
+from locker_app.staff import bp
 
 
 def _period() -> statistics.Period:

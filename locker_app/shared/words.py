@@ -1,4 +1,5 @@
-"""Plain words for the staff pages and exports. The database keeps codes (``unlock_sent``,
+"""Plain words for the pages and exports (the staff's, and a reservation's state on the
+visitor's page). The database keeps codes (``unlock_sent``,
 ``{"purpose": "pickup"}``, ``booked online``); staff read them here as words in the page's
 language. The codes stay where machines read them: the database, the API and a column of
 the CSV. A code without words yet is shown with spaces for its underscores, never raw.
@@ -222,28 +223,33 @@ def _who(code: str) -> str:
     return str(ACTORS.get(code, code))
 
 
+def _word(words: dict, code: str | None) -> str:
+    """The words for a code in the page's language; a code without any, plainly."""
+    return str(words.get(code or "", _plain(code)))
+
+
 def actor(code: str | None) -> str:
-    return str(ACTORS.get(code or "", _plain(code)))
+    return _word(ACTORS, code)
 
 
 def observation(kind: str | None) -> str:
-    return str(OBSERVATIONS.get(kind or "", _plain(kind)))
+    return _word(OBSERVATIONS, kind)
 
 
 def reason(code: str | None) -> str:
-    return str(REASONS.get(code or "", _plain(code)))
+    return _word(REASONS, code)
 
 
 def mail_kind(kind: str | None) -> str:
-    return str(MAIL_KINDS.get(kind or "", _plain(kind)))
+    return _word(MAIL_KINDS, kind)
 
 
 def audit_action(action: str | None) -> str:
-    return str(AUDIT_ACTIONS.get(action or "", _plain(action)))
+    return _word(AUDIT_ACTIONS, action)
 
 
 def state(code: str | None) -> str:
-    return str(STATES.get(code or "", _plain(code)))
+    return _word(STATES, code)
 
 
 def _by_pattern(patterns, text: str | None) -> str:
@@ -283,11 +289,11 @@ def _detail_part(key: str, value) -> str | None:
     if key in ("command_id", "request_id", "event", "command", "uuid") or value in (None, ""):
         return None
     if key == "purpose":
-        return str(PURPOSES.get(value, _plain(value)))
+        return _word(PURPOSES, value)
     if key == "reason" and isinstance(value, str) and value in REASONS:
         return str(REASONS[value])  # a code; a reason staff typed is shown as typed below
     if key == "source":
-        return str(SOURCES.get(value, _plain(value)))
+        return _word(SOURCES, value)
     if key == "problem":
         return _by_pattern(PROBLEMS, value)
     if key == "kind":
@@ -307,7 +313,7 @@ def _detail_part(key: str, value) -> str | None:
     if key == "suppressed_before":
         return str(_l("%(n)d more not listed before", n=int(value)))
     if key == "setting":
-        return str(SETTINGS.get(value, _plain(value)))
+        return _word(SETTINGS, value)
     if key == "controller":
         return str(_l("controller: %(value)s", value=value))
     if key == "cabinet":
@@ -320,7 +326,7 @@ def _detail_part(key: str, value) -> str | None:
         number = re.fullmatch(r"reservation (\d+)", str(value))
         return str(_l("for reservation %(n)s", n=number[1]) if number else _l("for service"))
     if key == "role":
-        return f"{KEYS['role']}: {ROLES.get(value, _plain(str(value)))}"
+        return f"{KEYS['role']}: {_word(ROLES, str(value))}"
     if key.isdigit() and int(key) < 7:  # opening hours by weekday
         return f"{WEEKDAYS[int(key)]}: {value or CLOSED}"
     if isinstance(value, bool):
@@ -333,7 +339,7 @@ def _detail_part(key: str, value) -> str | None:
 
 
 def _label(key: str) -> str:
-    return str(KEYS.get(key, _plain(key)))
+    return _word(KEYS, key)
 
 
 def register(app) -> None:
