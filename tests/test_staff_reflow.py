@@ -9,7 +9,7 @@ import pytest
 from freezegun import freeze_time
 
 from locker_app.extensions import db
-from locker_app.models import Controller, Item, Reservation
+from locker_app.models import Item, Reservation
 from tests.axe import violations
 from tests.conftest import ARTEFACTS, make_account, screenshot
 from tests.test_staff_browser import log_in
@@ -28,7 +28,6 @@ def staff_paths(app) -> list[str]:
     with app.app_context():
         rid = db.session.scalars(db.select(Reservation.id)).first()
         item = db.session.scalars(db.select(Item.id)).first()
-        controller = db.session.scalars(db.select(Controller.id)).first()
     paths = sorted({rule.rule for rule in app.url_map.iter_rules()
                     if rule.rule.startswith("/staff") and "GET" in rule.methods
                     and "<" not in rule.rule and not rule.rule.endswith((".csv", ".pdf", ".json"))
@@ -37,7 +36,7 @@ def staff_paths(app) -> list[str]:
                     "/staff/cabinets/1", f"/staff/items/{item}/edit",
                     "/staff/admin/cabinets/1/edit", "/staff/admin/sites/1",
                     "/staff/admin/rules/1/1", "/staff/admin/item-types/1",
-                    f"/staff/admin/accounts/1", "/staff/admin/compartments/1",
+                    "/staff/admin/accounts/1", "/staff/admin/compartments/1",
                     "/staff/admin/cabinets/1/controllers/new",
                     "/staff/admin/cabinets/1/compartments/new", "/staff/reservations?q=Erika",
                     "/staff/statistics?from=2026-06-01&to=2026-06-30"]

@@ -65,12 +65,18 @@ def _history(app):
     return rid, other
 
 
-@freeze_time("2026-06-10 12:00:00")
-def test_staff_pages_and_exports_in_german_show_no_codes(app):
-    rid, other = _history(app)
+def _administrator(app):
+    """A client logged in as an administrator (every staff page, the audit log, the CSV)."""
     make_account(app, "chefin", "admin")
     admin = app.test_client()
     log_in(admin, "chefin")
+    return admin
+
+
+@freeze_time("2026-06-10 12:00:00")
+def test_staff_pages_and_exports_in_german_show_no_codes(app):
+    rid, other = _history(app)
+    admin = _administrator(app)
     admin.post(f"/staff/reservations/{other}/cancel", data={"reason": "Bitte der Besucherin"})
     admin.post("/staff/cabinets/1/open",
                data={"compartment": "2", "reason": "Wartung", "confirmed": "yes"})
@@ -134,9 +140,7 @@ def test_staff_pages_and_exports_in_german_show_no_codes(app):
 @freeze_time("2026-06-10 12:00:00")
 def test_the_history_in_english_says_it_in_english(app):
     rid, _ = _history(app)
-    make_account(app, "chefin", "admin")
-    admin = app.test_client()
-    log_in(admin, "chefin")
+    admin = _administrator(app)
     admin.get("/lang/en")
     history = _text(admin.get(f"/staff/reservations/{rid}").get_data(as_text=True))
     for words in ("Door unlocked", "to pick up", "Code refused", "too early", "booked online",
@@ -150,9 +154,7 @@ def test_numbers_and_dates_follow_the_pages_language(app):
     """The English pages showed German dates (24.11.2026) and the report mixed "0,0 %" with
     "0.0%": each page now writes both as its language does."""
     rid, _ = _history(app)
-    make_account(app, "chefin", "admin")
-    admin = app.test_client()
-    log_in(admin, "chefin")
+    admin = _administrator(app)
     with app.app_context():
         usage.rebuild(db.session, date(2026, 6, 1), date(2026, 6, 10))
         db.session.commit()

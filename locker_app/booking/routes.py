@@ -15,13 +15,13 @@ from locker_app.extensions import db
 from locker_app.models import ItemType, Site, utcnow
 from locker_app.limits import booking_limits, cancel_limit, client_key
 from locker_app.security import safe_next
-from locker_app.shared.fields import show_error
+from locker_app.shared.fields import chosen_window, show_error
 from locker_app.shared.reservation_page import public_url, qr_svg, reservation_page_values
 from locker_app.services import (booking, booking_keys, free_times, people, reports, reservations,
                                  rules)
 from locker_app.services.errors import DomainError, NotFound, SoldOut
 from locker_app.services.sold_out_memo import sold_out_memo
-from locker_app.services.timeutil import local_to_utc, to_local
+from locker_app.services.timeutil import to_local
 
 
 def _site(slug: str) -> Site:
@@ -139,7 +139,7 @@ def reserve(slug: str, type_code: str):
     elif request.method == "POST":
         checking = request.form.get("step") == "check"
         try:
-            start, end = _window(form)
+            start, end = chosen_window(form)
             values = dict(site=site, item_type=item_type, start=start, end=end,
                           name=form.name.data, email=form.email.data, person=_person(),
                           grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"])
@@ -186,12 +186,6 @@ def reserve(slug: str, type_code: str):
 ANSWERS = ("date", "start", "end_date", "end", "name", "email")
 
 
-def _window(form: ReservationForm) -> tuple[datetime, datetime]:
-    """The chosen window as naive UTC; a year out of range is shown at its day."""
-    return (local_to_utc(form.date.data, form.start.data, field="start", day_field="date"),
-            local_to_utc(form.end_date.data, form.end.data, field="end", day_field="end_date"))
-
-
 def _check_every_answer(form: ReservationForm, site: Site, item_type: ItemType) -> None:
     """Show every answer the booking would refuse next to its field, not only the first:
     three mistakes took three submits (issue 32). The name and the address are checked
@@ -209,7 +203,7 @@ def _check_every_answer(form: ReservationForm, site: Site, item_type: ItemType) 
         show(lambda: people.clean_email(form.email.data))
     if not any(field.errors for field in (form.date, form.start, form.end_date, form.end)):
         def window() -> None:
-            start, end = _window(form)
+            start, end = chosen_window(form)
             rules.check_window(db.session, site, item_type,
                                rules.rule_for(db.session, site, item_type), start, end,
                                utcnow(), grace_minutes=current_app.config["PICKUP_GRACE_MINUTES"])

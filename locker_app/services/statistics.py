@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from locker_app.models import (Cabinet, Compartment, DailyEvents, DailyUsage, Item, ItemType,
                                OpeningHours, Site, SpecialDay)
-from locker_app.services.timeutil import local_to_utc
+from locker_app.services.timeutil import local_to_utc, page_language
 
 
 @dataclass(frozen=True)
@@ -261,8 +261,7 @@ def percent(share: float | None) -> str:
     if share is None:
         return "–"
     from babel.numbers import format_percent
-    from flask_babel import get_locale
-    language = "en" if str(get_locale() or "de") == "en" else "de"
+    language = page_language()
     # One decimal; German puts a space (that does not break) before the sign.
     pattern = "#,##0.0%" if language == "en" else "#,##0.0\u00a0%"
     return format_percent(share, pattern, locale=language)

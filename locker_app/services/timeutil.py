@@ -83,31 +83,32 @@ _DAY_PATTERNS = {"de": "dd.MM.yyyy", "en": "d MMM yyyy"}
 _SHORT_DAY_PATTERNS = {"de": "dd.MM.", "en": "d MMM"}
 
 
-def _language() -> str:
+def page_language() -> str:
+    """The page's language, "de" or "en" (German for anything else)."""
     from flask_babel import get_locale
-    language = str(get_locale() or "de")
-    return language if language in _DAY_PATTERNS else "de"
+    return "en" if str(get_locale() or "de") == "en" else "de"
 
 
 def day_text(day) -> str:
     """A day (or the day of a local time) in the page's language."""
     from babel.dates import format_date
-    return format_date(day, _DAY_PATTERNS[_language()], locale=_language())
+    language = page_language()
+    return format_date(day, _DAY_PATTERNS[language], locale=language)
 
 
 def short_day_text(day) -> str:
     """A day without its year, for chart labels: "24.11." or "24 Nov"."""
     from babel.dates import format_date
-    return format_date(day, _SHORT_DAY_PATTERNS[_language()], locale=_language())
+    language = page_language()
+    return format_date(day, _SHORT_DAY_PATTERNS[language], locale=language)
 
 
 def moment_text(moment) -> str:
     """A local date and time: "24.11.2026 14:05" or "24 Nov 2026, 14:05"."""
-    return f"{day_text(moment)} {moment:%H:%M}" if _language() == "de" else \
+    return f"{day_text(moment)} {moment:%H:%M}" if page_language() == "de" else \
         f"{day_text(moment)}, {moment:%H:%M}"
 
 
 def clock_text(moment) -> str:
     """A time of day as visitors read it: "11:00 Uhr" in German, "11:00" in English."""
-    from flask_babel import get_locale
-    return f"{moment:%H:%M} Uhr" if str(get_locale() or "de") == "de" else f"{moment:%H:%M}"
+    return f"{moment:%H:%M} Uhr" if page_language() == "de" else f"{moment:%H:%M}"

@@ -1,7 +1,9 @@
-"""Form fields, and how a refusal is shown in a form, that the visitor's form and the
-staff's forms share."""
+"""Form fields, the window a form chose and how a refusal is shown in a form: what the
+visitor's form and the staff's forms share."""
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, TimeField
+
+from locker_app.services.timeutil import local_to_utc
 
 
 class _PlainMessageMixin:
@@ -34,3 +36,10 @@ def show_error(form, error) -> None:
             form.form_errors.append(str(error))
     elif str(error) not in errors:
         field.errors = list(errors) + [str(error)]
+
+
+def chosen_window(form):
+    """The pickup and the return a form chose (its fields date, start, end_date, end) as
+    naive UTC; a year out of range is shown at its day, a time the clocks skip at its time."""
+    return (local_to_utc(form.date.data, form.start.data, field="start", day_field="date"),
+            local_to_utc(form.end_date.data, form.end.data, field="end", day_field="end_date"))

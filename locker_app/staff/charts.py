@@ -39,7 +39,7 @@ def _image(chart) -> str:
 
 
 def columns(rows, label=None) -> str:
-    """Loans per day or week as columns; the first, middle and last day named below."""
+    """Loans per day or week as columns; about five of the days or weeks named below."""
     import pygal
     names = [str(label(row[0]) if label else row[0]) for row in rows]
     chart = pygal.Bar(**_config(width=WIDTH, height=280, print_values=False,
@@ -55,16 +55,18 @@ def bars(rows, value_index: int = 1, formatter=None, whole=None) -> str:
     """One bar per row, its value written at its end. ``whole``: what a full bar stands
     for (1 for shares); ``formatter``: how a value is written (a share as a percentage)."""
     import pygal
-    # Few marks on the value axis, so their words never meet ("90,0 %" ran into "100,0 %").
     written = formatter or _count
-    # A bar of nothing gets no value: at the axis it ran into the row's name (the table
+    # Few marks on the value axis, so their words never meet ("90,0 %" ran into "100,0 %");
+    # a bar of nothing gets no value (at the axis it ran into the row's name; the table
     # beside the chart says 0).
+    marks = ([whole * n / 4 for n in range(5)] if whole
+             else _whole_numbers(row[value_index] for row in rows))
     config = _config(width=WIDTH, height=70 + 34 * max(len(rows), 1), print_values=True,
                      print_values_position="top",
                      value_formatter=lambda value: written(value) if value else "",
-                     y_labels=_whole_numbers(row[value_index] for row in rows))
+                     y_labels=marks)
     if whole:
-        config.update(range=(0, whole), y_labels=[whole * n / 4 for n in range(5)])
+        config["range"] = (0, whole)
     chart = pygal.HorizontalBar(**config)
     # pygal stacks horizontal bars from the bottom: reversed, the first row is on top, as in
     # the table beside it.
@@ -74,7 +76,7 @@ def bars(rows, value_index: int = 1, formatter=None, whole=None) -> str:
 
 
 def _count(value) -> str:
-    return str(int(value)) if value is not None else ""
+    return str(int(value))
 
 
 def register(app) -> None:

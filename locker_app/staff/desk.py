@@ -11,6 +11,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
 from locker_app.auth.forms import PasswordForm
+from locker_app.shared.fields import chosen_window
 from locker_app.shared.reservation_page import reservation_page_values
 from locker_app.extensions import db
 from locker_app.models import ControllerEvent, ItemType, Reservation, ReservationState, Site, utcnow
@@ -154,9 +155,7 @@ def book_for_caller():
     if form.validate_on_submit():
         try:
             site, item_type = db.session.get(Site, form.site.data), db.session.get(ItemType, form.item_type.data)
-            start = local_to_utc(form.date.data, form.start.data, field="start", day_field="date")
-            end = local_to_utc(form.end_date.data, form.end.data, field="end",
-                               day_field="end_date")
+            start, end = chosen_window(form)
             r = staff_desk.book_for_caller(
                 db.session, site=site, item_type=item_type, start=start, end=end,
                 name=form.name.data, phone=form.phone.data, email=form.email.data, who=who(),
